@@ -1,0 +1,69 @@
+// Package config reads the webapp's settings from the environment, once, at
+// start. A bad value is an *Error naming the variable and the value, so the
+// program can stop with one clear line and exit code 2.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Config is every setting of the webapp.
+type Config struct {
+	// Port is the TCP port to listen on (PORT, or the course's NODE_PORT).
+	Port int
+	// ElasticURL is the Elasticsearch base URL; empty means in-memory counting.
+	ElasticURL string
+	// FlushEvery is how often visits are stored (TVS_FLUSH_INTERVAL).
+	FlushEvery time.Duration
+}
+
+// Error is a setting with a bad value.
+type Error struct {
+	Var, Value, Problem string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid %s %q: %s", e.Var, e.Value, e.Problem)
+}
+
+// Load reads the settings through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	cfg := Config{Port: 8000, FlushEvery: 100 * time.Millisecond}
+
+	portVar := "PORT"
+	if getenv("PORT") == "" && getenv("NODE_PORT") != "" {
+		portVar = "NODE_PORT" // the course's name, so its compose files work unchanged
+	}
+	if v := getenv(portVar); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return Config{}, &Error{portVar, v, "must be a port number from 1 to 65535"}
+		}
+		cfg.Port = p
+	}
+
+	if v := getenv("ELASTIC_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Config{}, &Error{"ELASTIC_URL", v, "must be an http:// or https:// URL with a host, like http://storage:9200"}
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return Config{}, &Error{"ELASTIC_URL", v, "port must be from 1 to 65535"}
+			}
+		}
+		cfg.ElasticURL = v
+	}
+
+	if v := getenv("TVS_FLUSH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond || d > time.Minute {
+			return Config{}, &Error{"TVS_FLUSH_INTERVAL", v, "must be a duration from 1ms to 1m, like 100ms"}
+		}
+		cfg.FlushEvery = d
+	}
+	return cfg, nil
+}
