@@ -1,0 +1,291 @@
+// Package contract pins the Elasticsearch behaviour the webapp relies on. It
+// runs against the test double always, and against a real Elasticsearch when
+// TVS_TEST_ES_URL is set. The expectations come from Elasticsearch's
+// documentation (create index, _create, search aggregations, errors), not
+// from the double.
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"tvs/tests/esdouble"
+)
+
+type target struct {
+	name string
+	url  string
+}
+
+// targets returns the servers to check: the double always, and a real
+// Elasticsearch when TVS_TEST_ES_URL names one.
+func targets(t *testing.T) []target {
+	t.Helper()
+	double, err := esdouble.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(double)
+	t.Cleanup(func() { srv.Close(); double.Close() })
+	ts := []target{{"double", srv.URL}}
+	if u := os.Getenv("TVS_TEST_ES_URL"); u != "" {
+		ts = append(ts, target{"elasticsearch", strings.TrimRight(u, "/")})
+	} else {
+		t.Log("TVS_TEST_ES_URL is not set: checked the test double only, not a real Elasticsearch")
+	}
+	return ts
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func call(t *testing.T, method, url, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header}
+	if len(bytes.TrimSpace(data)) > 0 && json.Unmarshal(data, &r.body) != nil {
+		t.Fatalf("%s %s: body is not a JSON object: %s", method, url, data)
+	}
+	return r
+}
+
+// path digs into a decoded JSON body: path(b, "error", "type").
+func path(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// each runs f against every target with a fresh index name.
+func each(t *testing.T, f func(t *testing.T, base, index string)) {
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			index := fmt.Sprintf("tvs-contract-%d", time.Now().UnixNano())
+			t.Cleanup(func() {
+				req, _ := http.NewRequest(http.MethodDelete, tg.url+"/"+index, nil)
+				if res, err := http.DefaultClient.Do(req); err == nil {
+					res.Body.Close()
+				}
+			})
+			f(t, tg.url, index)
+		})
+	}
+}
+
+const mapping = `{"settings":{"number_of_shards":1,"number_of_replicas":0},
+ "mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"n":{"type":"long"},"at":{"type":"date"}}}}`
+
+// Every successful answer carries X-Elastic-Product, which the Go client
+// checks; the info API reports an 8.x version.
+func TestInfoIdentifiesAsElasticsearch8(t *testing.T) {
+	each(t, func(t *testing.T, base, _ string) {
+		r := call(t, http.MethodGet, base+"/", "")
+		if r.status != 200 || r.header.Get("X-Elastic-Product") != "Elasticsearch" {
+			t.Fatalf("GET /: %d, X-Elastic-Product %q", r.status, r.header.Get("X-Elastic-Product"))
+		}
+		if v, _ := path(r.body, "version", "number").(string); !strings.HasPrefix(v, "8.") {
+			t.Fatalf("version.number = %q, want 8.x", v)
+		}
+	})
+}
+
+func TestClusterHealthIsGreenOrYellow(t *testing.T) {
+	each(t, func(t *testing.T, base, _ string) {
+		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=yellow&timeout=5s", "")
+		if s := path(r.body, "status"); r.status != 200 || (s != "green" && s != "yellow") {
+			t.Fatalf("health: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// Creating an index that exists is a 400 resource_already_exists_exception:
+// replicas racing to create it can tell "exists" from a real failure.
+func TestCreateIndexTwice(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		r := call(t, http.MethodPut, base+"/"+index, mapping)
+		if r.status != 200 || path(r.body, "acknowledged") != true || path(r.body, "index") != index {
+			t.Fatalf("create: %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodPut, base+"/"+index, mapping)
+		if r.status != 400 || path(r.body, "error", "type") != "resource_already_exists_exception" || path(r.body, "status") != 400.0 {
+			t.Fatalf("create again: %d %v", r.status, r.body)
+		}
+	})
+}
+
+func TestInvalidIndexName(t *testing.T) {
+	each(t, func(t *testing.T, base, _ string) {
+		r := call(t, http.MethodPut, base+"/Not_Lowercase", "")
+		if r.status != 400 || path(r.body, "error", "type") != "invalid_index_name_exception" {
+			t.Fatalf("%d %v", r.status, r.body)
+		}
+	})
+}
+
+// _create stores a document once: the same id again is 409
+// version_conflict_engine_exception. The webapp's retries rely on it.
+func TestCreateDocumentIsOnce(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		doc := `{"host":"a","n":3,"at":"2026-11-28T10:00:00Z"}`
+		r := call(t, http.MethodPut, base+"/"+index+"/_create/batch-1?refresh=wait_for", doc)
+		if r.status != 201 || path(r.body, "result") != "created" || path(r.body, "_id") != "batch-1" {
+			t.Fatalf("create doc: %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodPut, base+"/"+index+"/_create/batch-1?refresh=wait_for", doc)
+		if r.status != 409 || path(r.body, "error", "type") != "version_conflict_engine_exception" {
+			t.Fatalf("create doc again: %d %v", r.status, r.body)
+		}
+	})
+}
+
+func TestStrictMappingRejectsUnknownFields(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		r := call(t, http.MethodPut, base+"/"+index+"/_create/x", `{"host":"a","n":1,"surprise":true}`)
+		if r.status != 400 || path(r.body, "error", "type") != "strict_dynamic_mapping_exception" {
+			t.Fatalf("%d %v", r.status, r.body)
+		}
+	})
+}
+
+// The webapp's totals: a sum over all batches and a terms aggregation by
+// host ordered by each host's sum.
+func TestSumAndTermsAggregations(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		for i, d := range []struct {
+			host string
+			n    int
+		}{{"a", 5}, {"b", 1}, {"b", 1}, {"b", 1}, {"c", 7}, {"a", 1}} {
+			body := fmt.Sprintf(`{"host":%q,"n":%d,"at":"2026-11-28T10:00:00Z"}`, d.host, d.n)
+			if r := call(t, http.MethodPut, fmt.Sprintf("%s/%s/_create/b%d?refresh=wait_for", base, index, i), body); r.status != 201 {
+				t.Fatalf("create %d: %d %v", i, r.status, r.body)
+			}
+		}
+		q := `{"size":0,"track_total_hits":false,"aggs":{"visits":{"sum":{"field":"n"}},
+		  "hosts":{"terms":{"field":"host","size":2,"order":{"visits":"desc"}},"aggs":{"visits":{"sum":{"field":"n"}}}}}}`
+		r := call(t, http.MethodPost, base+"/"+index+"/_search", q)
+		if r.status != 200 {
+			t.Fatalf("search: %d %v", r.status, r.body)
+		}
+		if v := path(r.body, "aggregations", "visits", "value"); v != 16.0 {
+			t.Errorf("sum = %v, want 16", v)
+		}
+		if hits, _ := path(r.body, "hits", "hits").([]any); len(hits) != 0 {
+			t.Errorf("size 0 returned %d hits", len(hits))
+		}
+		if path(r.body, "hits", "total") != nil {
+			t.Errorf("track_total_hits false still reported a total: %v", path(r.body, "hits", "total"))
+		}
+		buckets, _ := path(r.body, "aggregations", "hosts", "buckets").([]any)
+		var got []string
+		for _, b := range buckets {
+			got = append(got, fmt.Sprintf("%v=%v/%v", path(b, "key"), path(b, "visits", "value"), path(b, "doc_count")))
+		}
+		if want := "c=7/1 a=6/2"; strings.Join(got, " ") != want {
+			t.Errorf("buckets = %q, want %q (ordered by sum, size 2)", strings.Join(got, " "), want)
+		}
+		if other := path(r.body, "aggregations", "hosts", "sum_other_doc_count"); other != 3.0 {
+			t.Errorf("sum_other_doc_count = %v, want 3", other)
+		}
+	})
+}
+
+func TestSumOfEmptyIndexIsZero(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		r := call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"visits":{"sum":{"field":"n"}}}}`)
+		if r.status != 200 || path(r.body, "aggregations", "visits", "value") != 0.0 {
+			t.Fatalf("%d %v", r.status, r.body)
+		}
+		if v := path(r.body, "hits", "total", "value"); v != 0.0 {
+			t.Errorf("hits.total.value = %v, want 0", v)
+		}
+	})
+}
+
+func TestSearchMissingIndexIs404(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		r := call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0}`)
+		if r.status != 404 || path(r.body, "error", "type") != "index_not_found_exception" {
+			t.Fatalf("%d %v", r.status, r.body)
+		}
+	})
+}
+
+func TestMalformedBodyIs400(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		r := call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":`)
+		if r.status != 400 || path(r.body, "error") == nil {
+			t.Fatalf("%d %v", r.status, r.body)
+		}
+	})
+}
+
+// Only the double: what it acknowledged is there after a restart on the same
+// data directory (the esdata volume in the stack).
+func TestDoubleKeepsAcknowledgedWritesAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	d1, err := esdouble.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d1)
+	call(t, http.MethodPut, srv.URL+"/visits", mapping)
+	for i := range 50 {
+		if r := call(t, http.MethodPut, fmt.Sprintf("%s/visits/_create/%d", srv.URL, i), `{"host":"a","n":2}`); r.status != 201 {
+			t.Fatalf("create %d: %d", i, r.status)
+		}
+	}
+	srv.Close()
+	d1.Close()
+
+	d2, err := esdouble.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	srv = httptest.NewServer(d2)
+	defer srv.Close()
+	r := call(t, http.MethodPost, srv.URL+"/visits/_search", `{"size":0,"aggs":{"v":{"sum":{"field":"n"}}}}`)
+	if v := path(r.body, "aggregations", "v", "value"); v != 100.0 {
+		t.Fatalf("after restart the sum is %v, want 100", v)
+	}
+	if r := call(t, http.MethodPut, srv.URL+"/visits/_create/7", `{"host":"a","n":2}`); r.status != 409 {
+		t.Fatalf("id 7 after restart: %d, want 409", r.status)
+	}
+	if r := call(t, http.MethodGet, srv.URL+"/", ""); !strings.Contains(fmt.Sprint(r.body), "not Elasticsearch") {
+		t.Fatalf("the double's info does not say it is a double: %v", r.body)
+	}
+}

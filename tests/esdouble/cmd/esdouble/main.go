@@ -1,0 +1,98 @@
+// Command esdouble serves the tvs test double of the Elasticsearch REST API
+// (package tvs/tests/esdouble) for the offline stack, on :9200 with its data
+// in the esdata volume, as the real image would.
+//
+// Its image has no shell and no curl, so the same binary, when invoked under
+// the name "curl", answers compose.yaml's storage healthcheck
+// (`curl -fsS URL`): compose.yaml keeps the one healthcheck that works in the
+// official Elasticsearch image. Only that form is supported.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"tvs/tests/esdouble"
+)
+
+func main() {
+	if filepath.Base(os.Args[0]) == "curl" {
+		os.Exit(probe(os.Args[1:], os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "esdouble:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("esdouble", flag.ContinueOnError)
+	addr := fs.String("addr", ":9200", "address to listen on")
+	data := fs.String("data", "/usr/share/elasticsearch/data", "data directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("double", esdouble.Honesty)
+	srv, err := esdouble.New(*data)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// probe does what `curl -fsS URL` does for a healthcheck: GET the URL and
+// exit 0 on a 2xx or 3xx, 22 on an HTTP error (curl's code for -f), 7 when
+// nothing answers.
+func probe(args []string, stderr io.Writer) int {
+	var url string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			url = a
+		}
+	}
+	if url == "" {
+		fmt.Fprintln(stderr, "esdouble (as curl): only `curl -fsS URL` is supported")
+		return 2
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	res, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(stderr, "esdouble (as curl):", err)
+		return 7
+	}
+	res.Body.Close()
+	if res.StatusCode >= 400 {
+		fmt.Fprintf(stderr, "esdouble (as curl): %s answered %s\n", url, res.Status)
+		return 22
+	}
+	return 0
+}

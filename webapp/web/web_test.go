@@ -1,0 +1,225 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tvs/webapp/memory"
+	"tvs/webapp/visits"
+	"tvs/webapp/web"
+)
+
+func newHandler(t testing.TB, host string, c visits.Counter) http.Handler {
+	t.Helper()
+	info := web.Info{Host: host, Port: 8000, Version: "test", Started: time.Now().Add(-time.Minute)}
+	return web.NewHandler(info, c, slog.New(slog.DiscardHandler))
+}
+
+func get(t testing.TB, h http.Handler, method, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestPageShowsHostPortCountAndQuote(t *testing.T) {
+	h := newHandler(t, "replica-1", memory.New("replica-1"))
+	get(t, h, "GET", "/")
+	rec := get(t, h, "GET", "/")
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	// The course's check greps one line for HOST; PORT is on the same line.
+	var line string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, "HOST") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "replica-1") || !strings.Contains(line, "PORT: <b>8000</b>") {
+		t.Errorf("HOST line = %q", line)
+	}
+	if !strings.Contains(body, "COUNT: <b>0002</b>") {
+		t.Errorf("want COUNT 0002 after two visits:\n%s", body)
+	}
+	if !strings.Contains(body, "<blockquote>") || strings.Contains(body, "<blockquote></blockquote>") {
+		t.Errorf("no quote on the page")
+	}
+	if !strings.Contains(body, "<td>replica-1</td><td>2</td>") {
+		t.Errorf("per-host table missing replica-1 with 2 visits")
+	}
+	if rec.Header().Get("X-Tvs-Host") != "replica-1" {
+		t.Errorf("X-Tvs-Host = %q", rec.Header().Get("X-Tvs-Host"))
+	}
+	if strings.Contains(body, "database unavailable") {
+		t.Errorf("memory mode shows the database warning")
+	}
+}
+
+func TestOnlyGetOfThePageCounts(t *testing.T) {
+	c := memory.New("h")
+	h := newHandler(t, "h", c)
+	for _, p := range []string{"/api/stats", "/api/whoami", "/healthz", "/readyz", "/files/tvs.css", "/nothing"} {
+		get(t, h, "GET", p)
+	}
+	get(t, h, "HEAD", "/")
+	get(t, h, "POST", "/")
+	if n := c.Snapshot().Total; n != 0 {
+		t.Fatalf("%d visits counted, want 0", n)
+	}
+	get(t, h, "GET", "/")
+	if n := c.Snapshot().Total; n != 1 {
+		t.Fatalf("%d visits counted, want 1", n)
+	}
+}
+
+// down is a counter whose storage does not answer.
+type down struct{ *memory.Counter }
+
+func (down) Snapshot() visits.Snapshot   { return visits.Snapshot{} }
+func (down) Ready(context.Context) error { return errors.New("connection refused") }
+func (down) Stats(context.Context) (visits.Stats, error) {
+	return visits.Stats{}, errors.New("connection refused")
+}
+
+func TestDegradedPageWhenStorageIsDown(t *testing.T) {
+	h := newHandler(t, "h", down{memory.New("h")})
+	rec := get(t, h, "GET", "/")
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, "COUNT: <b>----</b>") || !strings.Contains(body, "(database unavailable)") {
+		t.Fatalf("degraded page: %d\n%s", rec.Code, body)
+	}
+	if rec := get(t, h, "GET", "/readyz"); rec.Code != 503 || !strings.Contains(rec.Body.String(), "connection refused") {
+		t.Errorf("readyz: %d %s", rec.Code, rec.Body)
+	}
+	if rec := get(t, h, "GET", "/healthz"); rec.Code != 200 {
+		t.Errorf("healthz depends on storage: %d", rec.Code)
+	}
+	if rec := get(t, h, "GET", "/api/stats"); rec.Code != 503 {
+		t.Errorf("api/stats without storage: %d", rec.Code)
+	}
+}
+
+func TestHostnameIsEscaped(t *testing.T) {
+	host := `<script>alert("x")</script>`
+	c := memory.New(host)
+	h := newHandler(t, host, c)
+	body := get(t, h, "GET", "/").Body.String()
+	if strings.Contains(body, "<script>") {
+		t.Fatalf("hostname not escaped:\n%s", body)
+	}
+	if !strings.Contains(body, "&lt;script&gt;") {
+		t.Fatalf("escaped hostname missing:\n%s", body)
+	}
+}
+
+func TestNotFoundAndMethodNotAllowed(t *testing.T) {
+	h := newHandler(t, "h", memory.New("h"))
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		ctype        string
+	}{
+		{"GET", "/nothing", 404, "text/html"},
+		{"DELETE", "/", 405, "text/html"},
+		{"GET", "/api/nothing", 404, "application/json"},
+		{"POST", "/api/stats", 405, "application/json"},
+		{"PUT", "/api/whoami", 405, "application/json"},
+	} {
+		rec := get(t, h, tc.method, tc.path)
+		if rec.Code != tc.code || !strings.HasPrefix(rec.Header().Get("Content-Type"), tc.ctype) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, rec.Code, rec.Header().Get("Content-Type"), tc.code, tc.ctype)
+		}
+	}
+}
+
+func TestFilesAndTraversal(t *testing.T) {
+	h := newHandler(t, "h", memory.New("h"))
+	for _, f := range []string{"/files/tvs.css", "/files/tvs.svg"} {
+		if rec := get(t, h, "GET", f); rec.Code != 200 || rec.Body.Len() == 0 {
+			t.Errorf("%s: %d", f, rec.Code)
+		}
+	}
+	for _, p := range []string{
+		"/files/../../etc/passwd", "/files/..%2f..%2fetc%2fpasswd", "/files/%2e%2e/%2e%2e/etc/passwd",
+		"/files/", "/files/.", "/files//etc/passwd", "/files/..\\..\\etc\\passwd", "/files/nope.css",
+	} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL.Path, req.URL.RawPath = "", ""
+		u, err := req.URL.Parse(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL = u
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 404 || strings.Contains(rec.Body.String(), "root:") {
+			t.Errorf("%s: %d, want 404", p, rec.Code)
+		}
+	}
+}
+
+func TestJSONAPI(t *testing.T) {
+	c := memory.New("h")
+	h := newHandler(t, "h", c)
+	get(t, h, "GET", "/")
+	var who struct {
+		Host    string  `json:"host"`
+		Port    int     `json:"port"`
+		Version string  `json:"version"`
+		Uptime  float64 `json:"uptime_seconds"`
+	}
+	rec := get(t, h, "GET", "/api/whoami")
+	if err := json.Unmarshal(rec.Body.Bytes(), &who); err != nil || who.Host != "h" || who.Port != 8000 || who.Version != "test" || who.Uptime < 59 {
+		t.Errorf("whoami: %s (%v)", rec.Body, err)
+	}
+	var st visits.Stats
+	rec = get(t, h, "GET", "/api/stats")
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.Total != 1 || len(st.Hosts) != 1 || st.Hosts[0].Visits != 1 {
+		t.Errorf("stats: %s (%v)", rec.Body, err)
+	}
+	if rec := get(t, h, "GET", "/readyz"); rec.Code != 200 {
+		t.Errorf("readyz in memory: %d", rec.Code)
+	}
+}
+
+func TestConcurrentVisitsAreAllCounted(t *testing.T) {
+	c := memory.New("h")
+	srv := httptest.NewServer(newHandler(t, "h", c))
+	defer srv.Close()
+	const workers, each = 20, 50
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				res, err := http.Get(srv.URL + "/")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := c.Snapshot().Total; n != workers*each {
+		t.Fatalf("counted %d, want %d", n, workers*each)
+	}
+}
