@@ -25,12 +25,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"tvs/webapp/visits"
@@ -57,7 +58,7 @@ type Config struct {
 // Counter is a visits.Counter backed by Elasticsearch. Start it with Run.
 type Counter struct {
 	cfg    Config
-	client *es.Client
+	client esapi.Transport
 	prefix string // batch ids are prefix + sequence number
 	log    *slog.Logger
 
@@ -117,8 +118,16 @@ func New(cfg Config) (*Counter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	client, err := es.NewClient(es.Config{
-		Addresses: []string{cfg.URL},
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch URL %q: %w", cfg.URL, err)
+	}
+	// go-elasticsearch's request types over its transport (which does the
+	// retries), rather than its client: the client links every API of
+	// Elasticsearch, and with html/template's reflection that alone made the
+	// binary 23 MB instead of 8.
+	transport, err := elastictransport.New(elastictransport.Config{
+		URLs: []*url.URL{u},
 		// The client's own retries cover a node that restarts or is busy;
 		// a longer outage is covered by keeping the batch and trying again.
 		MaxRetries:    3,
@@ -140,7 +149,7 @@ func New(cfg Config) (*Counter, error) {
 	}
 	return &Counter{
 		cfg:    cfg,
-		client: client,
+		client: transport,
 		prefix: cfg.Host + "-" + hex.EncodeToString(boot) + "-",
 		log:    cfg.Logger,
 		view:   view{err: errors.New("storage not contacted yet")},
@@ -300,15 +309,19 @@ func (c *Counter) flush(ctx context.Context) (int64, error) {
 	}
 	b := c.inflight
 	body, _ := json.Marshal(map[string]any{"host": c.cfg.Host, "n": b.n, "at": time.Now().UTC().Format(time.RFC3339Nano)})
-	res, err := c.client.Create(c.cfg.Index, b.id, bytes.NewReader(body),
-		c.client.Create.WithContext(ctx),
+	res, err := esapi.CreateRequest{
+		Index: c.cfg.Index, DocumentID: b.id, Body: bytes.NewReader(body),
 		// wait_for: once acknowledged, the batch is in the next search, so the
 		// page's own visits are never counted twice nor missed.
-		c.client.Create.WithRefresh("wait_for"))
+		Refresh: "wait_for",
+	}.Do(ctx, c.client)
 	if err != nil {
 		return 0, fmt.Errorf("store %d visits as %s: %w", b.n, b.id, err)
 	}
 	defer drain(res)
+	if err := checkProduct(res); err != nil {
+		return 0, err
+	}
 	// 409: an earlier try of this very batch was stored but its answer lost.
 	if res.IsError() && res.StatusCode != http.StatusConflict {
 		return 0, fmt.Errorf("store %d visits as %s: %s", b.n, b.id, errorReason(res))
@@ -324,13 +337,16 @@ func (c *Counter) flush(ctx context.Context) (int64, error) {
 // start; all but the first get resource_already_exists_exception, which is
 // success too.
 func (c *Counter) ensureIndex(ctx context.Context) error {
-	res, err := c.client.Indices.Create(c.cfg.Index,
-		c.client.Indices.Create.WithContext(ctx),
-		c.client.Indices.Create.WithBody(strings.NewReader(indexBody)))
+	res, err := esapi.IndicesCreateRequest{
+		Index: c.cfg.Index, Body: strings.NewReader(indexBody),
+	}.Do(ctx, c.client)
 	if err != nil {
 		return fmt.Errorf("create index %s: %w", c.cfg.Index, err)
 	}
 	defer drain(res)
+	if err := checkProduct(res); err != nil {
+		return err
+	}
 	if res.IsError() {
 		if reason := errorReason(res); !strings.Contains(reason, "resource_already_exists_exception") {
 			return fmt.Errorf("create index %s: %s", c.cfg.Index, reason)
@@ -384,14 +400,16 @@ type searchResult struct {
 func (c *Counter) read(ctx context.Context) (visits.Stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	res, err := c.client.Search(
-		c.client.Search.WithContext(ctx),
-		c.client.Search.WithIndex(c.cfg.Index),
-		c.client.Search.WithBody(strings.NewReader(searchBody)))
+	res, err := esapi.SearchRequest{
+		Index: []string{c.cfg.Index}, Body: strings.NewReader(searchBody),
+	}.Do(ctx, c.client)
 	if err != nil {
 		return visits.Stats{}, fmt.Errorf("read totals: %w", err)
 	}
 	defer drain(res)
+	if err := checkProduct(res); err != nil {
+		return visits.Stats{}, fmt.Errorf("read totals: %w", err)
+	}
 	if res.IsError() {
 		return visits.Stats{}, fmt.Errorf("read totals: %s", errorReason(res))
 	}
@@ -455,6 +473,15 @@ func (c *Counter) pending() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.recorded - c.acked
+}
+
+// checkProduct refuses a successful answer from a server that is not
+// Elasticsearch, as the official client does (esapi alone does not).
+func checkProduct(res *esapi.Response) error {
+	if !res.IsError() && res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		return errors.New("the server did not identify itself as Elasticsearch (no X-Elastic-Product header)")
+	}
+	return nil
 }
 
 // errorReason returns Elasticsearch's error type and reason, or the status.
