@@ -1,0 +1,330 @@
+// Package integration runs the real compose.yaml with testcontainers-go and
+// checks what a user of tvs is promised: load spread by DNS, scaling without
+// disturbing entry, network isolation, and a page that renders in a browser.
+//
+// Where the default images cannot be pulled, the stack runs with the images
+// of scripts/offline-images (offline.env), whose storage is the
+// Elasticsearch API test double; every test says so in its output.
+package integration
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/modules/compose"
+)
+
+// root is the repository root, where compose.yaml is.
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// skipReason is why the stack cannot run here, or "" when it can.
+var skipReason string
+
+// offlineEnv holds offline.env's variables, or nothing when the default
+// images are used.
+var offlineEnv = map[string]string{}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The reaper's image cannot be pulled where there is no registry, and
+	// this VM has /.dockerenv, which makes testcontainers talk to the
+	// gateway instead of 127.0.0.1. Neither may happen here.
+	for k, v := range map[string]string{
+		"TESTCONTAINERS_RYUK_DISABLED":  "true",
+		"TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
+	} {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	switch {
+	case testing.Short():
+		skipReason = "-short: the stack tests start containers and take minutes"
+	case exec.Command("docker", "info").Run() != nil:
+		skipReason = "no Docker engine answers `docker info`"
+	case exec.Command("docker", "compose", "version").Run() != nil:
+		skipReason = "no `docker compose` v2+ plugin (scripts/install-compose builds one)"
+	default:
+		if err := prepareImages(); err != nil {
+			fmt.Fprintln(os.Stderr, "integration:", err)
+			os.Exit(1)
+		}
+	}
+	if skipReason != "" {
+		fmt.Println("integration: skipping the stack tests:", skipReason)
+	}
+	os.Exit(m.Run())
+}
+
+// prepareImages reads offline.env when it exists and builds the stack's
+// images once, so that every stack uses the code as it is now, not an image
+// left from an earlier run.
+func prepareImages() error {
+	args := []string{"compose"}
+	if data, err := os.ReadFile(filepath.Join(root(), "offline.env")); err == nil {
+		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+				offlineEnv[k] = v
+			}
+		}
+		args = append(args, "--env-file", "offline.env")
+		fmt.Println("integration: using offline.env: storage is", offlineEnv["ES_IMAGE"], "- the Elasticsearch API TEST DOUBLE, not Elasticsearch")
+	} else {
+		fmt.Println("integration: no offline.env: using the default images (real Elasticsearch)")
+	}
+	start := time.Now()
+	cmd := exec.Command("docker", append(args, "-p", "tvs-test-build", "build")...)
+	cmd.Dir = root()
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("docker compose build: %v\n%s", err, out)
+	}
+	fmt.Printf("integration: images built in %.0fs\n", time.Since(start).Seconds())
+	return nil
+}
+
+// stack is one running copy of compose.yaml under its own project name.
+type stack struct {
+	t      *testing.T
+	name   string
+	env    map[string]string
+	docker *testcontainers.DockerClient
+	entry  string // http://127.0.0.1:PORT
+}
+
+// startStack starts compose.yaml with replicas webapps and waits until every
+// service is healthy. The stack and its volumes are removed when the test
+// ends, failed or not.
+func startStack(t *testing.T, replicas int) *stack {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	if id, ok := offlineEnv["ES_IMAGE"]; ok {
+		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", id)
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	s := &stack{t: t, name: "tvs-test-" + hex.EncodeToString(suffix), env: map[string]string{
+		"TVS_BIND": "127.0.0.1",
+		"TVS_PORT": "0", // an ephemeral port: never 2024, which this machine's agent holds
+	}}
+	for k, v := range offlineEnv {
+		s.env[k] = v
+	}
+	dc, err := testcontainers.NewDockerClientWithOpts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.docker = dc
+	t.Cleanup(s.remove)
+	s.up(replicas)
+	port := s.publishedPort()
+	s.entry = "http://127.0.0.1:" + port
+	t.Logf("stack %s: entry on %s with %d webapp replicas", s.name, s.entry, replicas)
+	return s
+}
+
+// up brings the stack to replicas webapps. After the first time it
+// recreates nothing: entry and storage keep their containers, as with
+// `docker compose up -d --scale webapp=N --no-recreate`.
+func (s *stack) up(replicas int) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := compose.NewDockerComposeWith(
+		compose.WithStackFiles(filepath.Join(root(), "compose.yaml")),
+		compose.StackIdentifier(s.name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	env := map[string]string{"WEBAPP_REPLICAS": fmt.Sprint(replicas)}
+	for k, v := range s.env {
+		env[k] = v
+	}
+	err = c.WithEnv(env).Up(ctx, compose.Wait(true),
+		compose.Recreate("never"), compose.RecreateDependencies("never"))
+	if err != nil {
+		s.t.Fatalf("compose up with %d replicas: %v", replicas, err)
+	}
+}
+
+func (s *stack) remove() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := compose.NewDockerComposeWith(
+		compose.WithStackFiles(filepath.Join(root(), "compose.yaml")),
+		compose.StackIdentifier(s.name))
+	if err == nil {
+		err = c.WithEnv(s.env).Down(ctx, compose.RemoveOrphans(true), compose.RemoveVolumes(true))
+	}
+	if err != nil {
+		s.t.Errorf("remove stack %s: %v", s.name, err)
+	}
+	if s.docker != nil {
+		s.docker.Close()
+	}
+}
+
+// containers lists the stack's running containers of a service, by the
+// labels compose puts on them.
+func (s *stack) containers(service string) []string {
+	s.t.Helper()
+	res, err := s.docker.ContainerList(context.Background(), client.ContainerListOptions{
+		Filters: make(client.Filters).
+			Add("label", "com.docker.compose.project="+s.name).
+			Add("label", "com.docker.compose.service="+service),
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range res.Items {
+		ids = append(ids, c.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// inspect returns a container's configuration as `docker inspect` does.
+func (s *stack) inspect(id string) client.ContainerInspectResult {
+	s.t.Helper()
+	res, err := s.docker.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return res
+}
+
+func (s *stack) publishedPort() string {
+	s.t.Helper()
+	entries := s.containers("entry")
+	if len(entries) != 1 {
+		s.t.Fatalf("%d entry containers, want 1", len(entries))
+	}
+	out := dockerCLI(s.t, "port", entries[0], "8080/tcp")
+	for _, line := range strings.Split(out, "\n") {
+		if addr, ok := strings.CutPrefix(strings.TrimSpace(line), "127.0.0.1:"); ok {
+			return addr
+		}
+	}
+	s.t.Fatalf("entry publishes no loopback port: %q", out)
+	return ""
+}
+
+// exec runs a command in a container and returns its output and exit code.
+func (s *stack) exec(id string, cmd ...string) (string, int) {
+	s.t.Helper()
+	c := exec.Command("docker", append([]string{"exec", id}, cmd...)...)
+	out, err := c.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); ok {
+		return string(out), exit.ExitCode()
+	}
+	if err != nil {
+		s.t.Fatalf("docker exec %s %v: %v", id, cmd, err)
+	}
+	return string(out), 0
+}
+
+func dockerCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// freshClient opens a new connection per request, as the course's curl loop
+// does: a kept-alive connection would stick to one replica.
+func freshClient() *http.Client {
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	}
+}
+
+// hit sends one GET through entry and returns the replica that answered.
+func (s *stack) hit(c *http.Client, path string) (string, error) {
+	res, err := c.Get(s.entry + path)
+	if err != nil {
+		return "", err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", path, res.Status)
+	}
+	return res.Header.Get("X-Tvs-Host"), nil
+}
+
+// loadResult is what a steady load saw.
+type loadResult struct {
+	mu     sync.Mutex
+	sent   int
+	failed []string
+	hosts  map[string]int
+}
+
+// startLoad sends GET / through entry, on fresh connections, at about rate
+// requests per second until the returned stop is called; stop waits for the
+// requests in flight and returns what the load saw.
+func (s *stack) startLoad(rate int) (stop func() *loadResult) {
+	r := &loadResult{hosts: map[string]int{}}
+	c := freshClient()
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				host, err := s.hit(c, "/")
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				r.sent++
+				if err != nil {
+					r.failed = append(r.failed, err.Error())
+					return
+				}
+				r.hosts[host]++
+			}()
+		}
+	}()
+	return func() *loadResult {
+		close(done)
+		<-finished
+		wg.Wait()
+		return r
+	}
+}
