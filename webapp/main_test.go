@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -228,5 +229,88 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run after cancel: %v", err)
+	}
+}
+
+// Two replicas of the whole program, in-process, counting into one storage:
+// concurrent GET / through both handlers, then a graceful stop of both. The
+// stored count is exactly the number of requests.
+func TestConcurrentVisitsThroughTwoReplicasAreAllStored(t *testing.T) {
+	double, err := esdouble.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer double.Close()
+	storage := httptest.NewServer(double)
+	defer storage.Close()
+
+	type replica struct {
+		base   string
+		cancel context.CancelFunc
+		done   chan error
+	}
+	var replicas []replica
+	for range 2 {
+		port := freePort(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		env := func(k string) string {
+			switch k {
+			case "PORT":
+				return fmt.Sprint(port)
+			case "ELASTIC_URL":
+				return storage.URL
+			case "TVS_FLUSH_INTERVAL":
+				return "20ms"
+			}
+			return ""
+		}
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, []string{"webapp"}, env, io.Discard, ready) }()
+		<-ready
+		replicas = append(replicas, replica{fmt.Sprint("http://127.0.0.1:", port), cancel, done})
+	}
+
+	const workers, each = 20, 25
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := range each {
+				res, err := client.Get(replicas[(w+i)%2].base + "/")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, r := range replicas {
+		r.cancel()
+		if err := <-r.done; err != nil {
+			t.Fatalf("replica stop: %v", err)
+		}
+	}
+	check, err := elasticsearch.New(elasticsearch.Config{URL: storage.URL, Host: "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := check.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests through 2 replicas; stored %d", workers*each, st.Total)
+	if st.Total != workers*each {
+		t.Fatalf("stored %d, want %d", st.Total, workers*each)
 	}
 }

@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 	// this VM has /.dockerenv, which makes testcontainers talk to the
 	// gateway instead of 127.0.0.1. Neither may happen here.
 	for k, v := range map[string]string{
-		"TESTCONTAINERS_RYUK_DISABLED":  "true",
+		"TESTCONTAINERS_RYUK_DISABLED": "true",
 		"TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
 	} {
 		if os.Getenv(k) == "" {
