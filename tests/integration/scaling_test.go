@@ -41,7 +41,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	})
 
 	t.Run("5 to 2 under load: no failed request, 2 answer", func(t *testing.T) {
-		stop := s.startLoad(20)
+		stop := s.startLoad(20, freshClient())
 		s.up(2)
 		time.Sleep(2 * time.Second) // keep the load on while nginx's DNS answer ages out
 		r := stop()

@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"net"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The stack as users start it: three replicas behind entry. The subtests
@@ -92,13 +90,8 @@ func TestStackWithThreeReplicas(t *testing.T) {
 		}
 		// The host: storage publishes no port (checked above), and backnet
 		// is internal, so nothing outside this machine has a route to it.
-		// Root on the Docker host itself can still reach any bridge address;
-		// Docker keeps internal networks reachable from their own host by
-		// design, so that is logged here, not asserted.
-		if conn, err := net.DialTimeout("tcp", ip+":9200", 2*time.Second); err == nil {
-			conn.Close()
-			t.Logf("as Docker documents, the Docker host itself reaches the internal address %s:9200; nothing else does", ip)
-		}
+		// (Root on the Docker host itself can reach any bridge address:
+		// Docker keeps internal networks reachable from their own host.)
 	})
 
 	t.Run("page renders in a browser", func(t *testing.T) { checkPageInBrowser(t, s.entry) })

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -257,6 +258,14 @@ func dockerCLI(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// keepAliveClient reuses its connections to entry, as a browser does.
+func keepAliveClient() *http.Client {
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil},
+	}
+}
+
 // freshClient opens a new connection per request, as the course's curl loop
 // does: a kept-alive connection would stick to one replica.
 func freshClient() *http.Client {
@@ -287,12 +296,11 @@ type loadResult struct {
 	hosts  map[string]int
 }
 
-// startLoad sends GET / through entry, on fresh connections, at about rate
+// startLoad sends GET / through entry with client c at about rate
 // requests per second until the returned stop is called; stop waits for the
 // requests in flight and returns what the load saw.
-func (s *stack) startLoad(rate int) (stop func() *loadResult) {
+func (s *stack) startLoad(rate int, c *http.Client) (stop func() *loadResult) {
 	r := &loadResult{hosts: map[string]int{}}
-	c := freshClient()
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -327,4 +335,64 @@ func (s *stack) startLoad(rate int) (stop func() *loadResult) {
 		wg.Wait()
 		return r
 	}
+}
+
+// storedCount reads the stored visit count through entry (/api/stats reads
+// storage at the time of the request).
+func (s *stack) storedCount() (int64, error) {
+	res, err := freshClient().Get(s.entry + "/api/stats")
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/api/stats: %s", res.Status)
+	}
+	var st struct {
+		Count int64 `json:"count"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return st.Count, nil
+}
+
+// waitCount polls the stored count until it is want, and fails the test
+// with the last value seen if it is not within the deadline.
+func (s *stack) waitCount(want int64, within time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	var got int64
+	var err error
+	for time.Now().Before(deadline) {
+		if got, err = s.storedCount(); err == nil && got == want {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("stored count is %d (err %v), want %d, after %s", got, err, want, within)
+}
+
+// state returns a container's running state, health and restart count.
+func (s *stack) state(id string) (running bool, health string, restarts int) {
+	s.t.Helper()
+	c := s.inspect(id).Container
+	if c.State.Health != nil {
+		health = string(c.State.Health.Status)
+	}
+	return c.State.Running, health, c.RestartCount
+}
+
+// waitHealthy polls until the container runs and is healthy.
+func (s *stack) waitHealthy(id string, within time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if running, health, _ := s.state(id); running && health == "healthy" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	running, health, restarts := s.state(id)
+	s.t.Fatalf("container %.12s not healthy within %s: running %v, health %q, restarts %d", id, within, running, health, restarts)
 }
