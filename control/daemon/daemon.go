@@ -169,6 +169,7 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 	defer func() { <-s.lock }()
 
 	start := time.Now()
+	line = strings.TrimSpace(line)
 	s.cfg.Log.Info("request", append(who, "request", line)...)
 	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.OpTimeout)
 	defer cancel()

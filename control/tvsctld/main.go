@@ -112,4 +112,3 @@ func envOr(k, def string) string {
 	}
 	return def
 }
-

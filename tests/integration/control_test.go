@@ -1,0 +1,217 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildControl builds tvsctld and tvsctl into a temporary folder.
+func buildControl(t *testing.T) (daemon, client string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"tvsctld", "tvsctl"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./control/"+name)
+		cmd.Dir = root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", name, err, out)
+		}
+	}
+	return filepath.Join(dir, "tvsctld"), filepath.Join(dir, "tvsctl")
+}
+
+// tvsctl runs the client against socket and returns its output and exit code.
+func tvsctl(t *testing.T, client, socket string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(client, args...)
+	cmd.Env = append(os.Environ(), "TVSCTL_SOCKET="+socket)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if e, ok := err.(*exec.ExitError); ok {
+		code = e.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("tvsctl %s -> exit %d\n%s", strings.Join(args, " "), code, strings.TrimSpace(out.String()))
+	return out.String(), code
+}
+
+func waitForFile(t *testing.T, path string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within %s", path, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// Socket activation for real, without systemd as PID 1: systemd's own
+// systemd-socket-activate listens and starts tvsctld on the first request,
+// passing the socket as LISTEN_FDS; tvsctld exits by itself when idle.
+func TestSocketActivation(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	activate, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate is not installed (Debian package systemd)")
+	}
+	daemonBin, client := buildControl(t)
+	socket := filepath.Join(t.TempDir(), "request")
+	cmd := exec.Command(activate, "-l", socket, daemonBin,
+		"-project", randomName("tvs-act-"), "-dir", root(), "-idle", "2s")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{}) // closed when the process has exited
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		}
+	}()
+	waitForFile(t, socket, 10*time.Second)
+
+	out, code := tvsctl(t, client, socket, "status")
+	if code != 0 || !strings.Contains(out, "is not created") {
+		t.Fatalf("status through an activated tvsctld: exit %d\n%s\nlogs:\n%s", code, out, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"activated":true`) {
+		t.Errorf("tvsctld did not take the socket from systemd-socket-activate:\n%s", logs.String())
+	}
+	select {
+	case <-exited:
+		t.Logf("tvsctld exited by itself after 2 s idle, as under systemd")
+	case <-time.After(15 * time.Second):
+		t.Errorf("tvsctld did not exit after its idle time:\n%s", logs.String())
+	}
+}
+
+// End to end against the Docker engine: reset, inc, dec, stop, start and
+// status on a project of its own, removed afterwards.
+func TestControlEndToEnd(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	daemonBin, client := buildControl(t)
+	project := randomName("tvs-ctl-")
+	socket := filepath.Join(t.TempDir(), "request")
+	daemon := exec.Command(daemonBin, "-socket", socket, "-project", project, "-dir", root(), "-bind", "127.0.0.1")
+	var logs bytes.Buffer
+	daemon.Stdout, daemon.Stderr = &logs, &logs
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		daemon.Process.Signal(syscall.SIGTERM)
+		daemon.Wait()
+		args := []string{"compose", "-p", project, "-f", filepath.Join(root(), "compose.yaml")}
+		if _, err := os.Stat(filepath.Join(root(), "offline.env")); err == nil {
+			args = append(args, "--env-file", filepath.Join(root(), "offline.env"))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "docker", append(args, "down", "-v", "--remove-orphans")...).CombinedOutput(); err != nil {
+			t.Errorf("remove %s: %v\n%s", project, err, out)
+		}
+		if t.Failed() {
+			t.Logf("tvsctld's log:\n%s", logs.String())
+		}
+	})
+	waitForFile(t, socket, 10*time.Second)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := &stack{t: t, name: project, entry: fmt.Sprintf("http://127.0.0.1:%d", port)}
+
+	if _, code := tvsctl(t, client, socket, "reset", "2", fmt.Sprint(port)); code != 0 {
+		t.Fatalf("reset 2 %d: exit %d", port, code)
+	}
+	expectHosts(t, s, 2)
+	if _, code := tvsctl(t, client, socket, "inc", "2"); code != 0 {
+		t.Fatalf("inc 2: exit %d", code)
+	}
+	expectHosts(t, s, 4)
+	if _, code := tvsctl(t, client, socket, "dec", "3"); code != 0 {
+		t.Fatalf("dec 3: exit %d", code)
+	}
+	expectHosts(t, s, 1)
+	if out, code := tvsctl(t, client, socket, "dec"); code != 1 || !strings.Contains(out, "cannot go below 1") {
+		t.Errorf("dec at 1 replica: exit %d, want 1 saying why", code)
+	}
+	if _, code := tvsctl(t, client, socket, "inc", "x"); code != 2 {
+		t.Errorf("inc x: exit %d, want 2", code)
+	}
+	if _, code := tvsctl(t, client, socket, "stop"); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	if _, err := s.hit(freshClient(), "/"); err == nil {
+		t.Errorf("entry still answers after stop")
+	}
+	out, code := tvsctl(t, client, socket, "status")
+	if code != 0 || !strings.Contains(out, "entry    desired 1, running 0") || !strings.Contains(out, "storage  desired 1, running 1") {
+		t.Errorf("status after stop: exit %d\n%s", code, out)
+	}
+	if _, code := tvsctl(t, client, socket, "start"); code != 0 {
+		t.Fatalf("start: exit %d", code)
+	}
+	expectHosts(t, s, 1)
+	out, code = tvsctl(t, client, socket, "status")
+	if code != 0 || !strings.Contains(out, "webapp   desired 1, running 1, healthy 1") || !strings.Contains(out, " stored") {
+		t.Errorf("status after start: exit %d\n%s", code, out)
+	}
+}
+
+// expectHosts polls entry until exactly n replicas answer among 40 requests.
+func expectHosts(t *testing.T, s *stack, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var seen map[string]int
+	for time.Now().Before(deadline) {
+		seen = map[string]int{}
+		c := freshClient()
+		for range 40 {
+			if host, err := s.hit(c, "/"); err == nil {
+				seen[host]++
+			}
+		}
+		if len(seen) == n {
+			t.Logf("%d replicas answer through entry: %v", n, seen)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%d replicas answered, want %d: %v", len(seen), n, seen)
+}
