@@ -106,7 +106,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	select {
 	case err := <-served:
-		counter.Close(context.Background())
+		closeCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if cerr := counter.Close(closeCtx); cerr != nil {
+			log.Error("visits lost", "error", cerr.Error())
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}

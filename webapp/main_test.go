@@ -73,6 +73,32 @@ func TestUnknownArgumentIsUsageError(t *testing.T) {
 	}
 }
 
+// startDouble serves the Elasticsearch API test double for one test.
+func startDouble(t *testing.T) *httptest.Server {
+	t.Helper()
+	double, err := esdouble.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := httptest.NewServer(double)
+	t.Cleanup(func() { storage.Close(); double.Close() })
+	return storage
+}
+
+// storedTotal reads the stored visit count as any replica would.
+func storedTotal(t *testing.T, url string) int64 {
+	t.Helper()
+	check, err := elasticsearch.New(elasticsearch.Config{URL: url, Host: "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := check.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Total
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,13 +131,7 @@ func waitReady(t *testing.T, base string) {
 // A real SIGTERM: the webapp stores the visits it holds before it exits 0,
 // although its flush interval (1 minute) never came.
 func TestSIGTERMStoresPendingVisits(t *testing.T) {
-	double, err := esdouble.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer double.Close()
-	storage := httptest.NewServer(double)
-	defer storage.Close()
+	storage := startDouble(t)
 
 	port := freePort(t)
 	cmd := webappCmd(t, fmt.Sprint("PORT=", port), "ELASTIC_URL="+storage.URL, "TVS_FLUSH_INTERVAL=1m")
@@ -158,16 +178,8 @@ func TestSIGTERMStoresPendingVisits(t *testing.T) {
 		t.Errorf("no line saying the 25 pending visits were stored:\n%s", strings.Join(all, "\n"))
 	}
 
-	check, err := elasticsearch.New(elasticsearch.Config{URL: storage.URL, Host: "check"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := check.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Total != n {
-		t.Fatalf("stored %d visits after SIGTERM, want %d", st.Total, n)
+	if total := storedTotal(t, storage.URL); total != n {
+		t.Fatalf("stored %d visits after SIGTERM, want %d", total, n)
 	}
 }
 
@@ -236,13 +248,7 @@ func TestHealthcheckSubcommand(t *testing.T) {
 // concurrent GET / through both handlers, then a graceful stop of both. The
 // stored count is exactly the number of requests.
 func TestConcurrentVisitsThroughTwoReplicasAreAllStored(t *testing.T) {
-	double, err := esdouble.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer double.Close()
-	storage := httptest.NewServer(double)
-	defer storage.Close()
+	storage := startDouble(t)
 
 	type replica struct {
 		base   string
@@ -301,16 +307,9 @@ func TestConcurrentVisitsThroughTwoReplicasAreAllStored(t *testing.T) {
 			t.Fatalf("replica stop: %v", err)
 		}
 	}
-	check, err := elasticsearch.New(elasticsearch.Config{URL: storage.URL, Host: "check"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := check.Stats(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d requests through 2 replicas; stored %d", workers*each, st.Total)
-	if st.Total != workers*each {
-		t.Fatalf("stored %d, want %d", st.Total, workers*each)
+	total := storedTotal(t, storage.URL)
+	t.Logf("%d requests through 2 replicas; stored %d", workers*each, total)
+	if total != workers*each {
+		t.Fatalf("stored %d, want %d", total, workers*each)
 	}
 }

@@ -56,6 +56,19 @@ func (f *fakeOp) Do(ctx context.Context, r protocol.Request, out func(string)) e
 	return f.err
 }
 
+// waitStarted polls until n operations have started.
+func (f *fakeOp) waitStarted(n int) {
+	for {
+		f.mu.Lock()
+		got := len(f.got)
+		f.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // serve starts a server on a socket in a fresh folder anyone may enter.
 func serve(t *testing.T, cfg Config) string {
 	t.Helper()
@@ -151,15 +164,7 @@ func TestOneOperationAtATime(t *testing.T) {
 	path := serve(t, Config{Operator: op, LockWait: 2 * time.Second})
 	first := make(chan []string)
 	go func() { first <- ask(path, "inc 1\n") }()
-	for {
-		op.mu.Lock()
-		n := len(op.got)
-		op.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	op.waitStarted(1)
 	second := make(chan []string)
 	go func() { second <- ask(path, "dec 1\n") }()
 	time.Sleep(300 * time.Millisecond)
@@ -180,15 +185,7 @@ func TestOneOperationAtATime(t *testing.T) {
 	op2 := &fakeOp{block: make(chan struct{})}
 	path = serve(t, Config{Operator: op2, LockWait: 200 * time.Millisecond})
 	go ask(path, "inc\n")
-	for {
-		op2.mu.Lock()
-		n := len(op2.got)
-		op2.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	op2.waitStarted(1)
 	l = ask(path, "inc\n")
 	close(op2.block)
 	if !strings.HasPrefix(l[len(l)-1], "= 1 another operation still runs") {
