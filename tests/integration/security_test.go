@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,18 @@ func TestWhoGetsIn(t *testing.T) {
 		}
 		out = dockerCLI(t, "network", "inspect", "-f", "{{.Internal}}", s.name+"_frontnet")
 		t.Logf("backnet internal true; frontnet internal %s", strings.TrimSpace(out))
+	})
+
+	t.Run("the webapp image is at most 10 MB", func(t *testing.T) {
+		out := dockerCLI(t, "image", "inspect", "-f", "{{.Size}}", "tvs-webapp:latest")
+		size, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("tvs-webapp:latest is %d bytes", size)
+		if size > 10_000_000 {
+			t.Errorf("the webapp image is %d bytes, more than 10 MB", size)
+		}
 	})
 
 	t.Run("entry hides its version", func(t *testing.T) {

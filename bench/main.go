@@ -1,0 +1,372 @@
+// Command bench measures the running stack beside its own baselines, in one
+// run: it starts compose.yaml (with offline.env where it exists), sends
+// bounded loads to 127.0.0.1 only, tears the stack down, prints a table and
+// writes bench/results.json and bench/chart.svg. Run it with scripts/bench.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// results are the figures of one run; each is a plain number at the top
+// level of results.json.
+type results struct {
+	Machine   string `json:"machine"`
+	Quick     bool   `json:"quick"`
+	StartedAt string `json:"started_at"`
+	Storage   string `json:"storage"`
+
+	EntryRPS      float64 `json:"entry_rps"`
+	EntryP50ms    float64 `json:"entry_p50_ms"`
+	EntryP99ms    float64 `json:"entry_p99_ms"`
+	EntryRPSc50   float64 `json:"entry_rps_c50"`
+	EntryP50msc50 float64 `json:"entry_p50_ms_c50"`
+	EntryP99msc50 float64 `json:"entry_p99_ms_c50"`
+
+	ProxyCeilingRPS     float64 `json:"proxy_ceiling_rps"`
+	StaticCeilingRPS    float64 `json:"static_ceiling_rps"`
+	RatioToProxyCeiling float64 `json:"ratio_to_proxy_ceiling"`
+
+	ImageBytes int64 `json:"image_bytes"`
+	RSSIdleKB  int64 `json:"rss_idle_kb"` // the largest replica's
+	RSSLoadKB  int64 `json:"rss_load_kb"` // the largest replica's, right after the loads
+
+	PickupMs    float64 `json:"pickup_ms"`
+	ColdStartMs float64 `json:"cold_start_ms"`
+
+	Sent      int64 `json:"sent"`
+	Counted   int64 `json:"counted"`
+	CountLost int64 `json:"count_lost"`
+
+	RequestsPerReplica map[string]int `json:"requests_per_replica"`
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "shorter loads (under 3 minutes in all)")
+	out := fs.String("out", "bench", "folder for results.json and chart.svg")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d := 10 * time.Second
+	if *quick {
+		d = 3 * time.Second
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	progress := func(format string, a ...any) { fmt.Fprintf(stdout, "bench: "+format+"\n", a...) }
+
+	st := &stack{root: root, project: fmt.Sprintf("tvs-bench-%d", os.Getpid())}
+	if _, err := os.Stat(filepath.Join(root, "offline.env")); err == nil {
+		st.envFile = filepath.Join(root, "offline.env")
+		progress("using offline.env: storage is the Elasticsearch API TEST DOUBLE, not Elasticsearch")
+	}
+	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: st.storage()}
+	defer func() {
+		progress("removing the stack")
+		st.compose(context.Background(), nil, "down", "-v", "--remove-orphans")
+	}()
+
+	progress("building images (not timed)")
+	if _, err := st.compose(ctx, nil, "build"); err != nil {
+		return err
+	}
+	progress("cold start: up --wait with 3 replicas")
+	t0 := time.Now()
+	if _, err := st.compose(ctx, nil, "up", "-d", "--wait", "--scale", "webapp=3"); err != nil {
+		return err
+	}
+	r.ColdStartMs = ms(time.Since(t0))
+	base, err := st.entryURL(ctx)
+	if err != nil {
+		return err
+	}
+	progress("entry at %s, cold start %.0f ms", base, r.ColdStartMs)
+
+	r.ImageBytes, _ = st.imageSize(ctx, "tvs-webapp:latest")
+	r.RSSIdleKB = st.maxRSS(ctx, "webapp")
+	before, err := storedCount(base)
+	if err != nil {
+		return err
+	}
+
+	const maxRequests = 2_000_000 // a bound, far above what a run sends
+	progress("static ceiling: nginx answering by itself, 10 connections, %s", d)
+	static := load(base+"/nginx-health", 10, d, maxRequests)
+	r.StaticCeilingRPS = static.rps()
+	progress("proxy ceiling: entry to a handler that does nothing (/healthz), 10 connections, %s", d)
+	proxy := load(base+"/healthz", 10, d, maxRequests)
+	r.ProxyCeilingRPS = proxy.rps()
+	progress("entry: GET / with counting, 10 connections, %s", d)
+	c10 := load(base+"/", 10, d, maxRequests)
+	r.EntryRPS, r.EntryP50ms, r.EntryP99ms = c10.rps(), c10.percentile(50), c10.percentile(99)
+	progress("entry: GET / with counting, 50 connections, %s", d)
+	c50 := load(base+"/", 50, d, maxRequests)
+	r.EntryRPSc50, r.EntryP50msc50, r.EntryP99msc50 = c50.rps(), c50.percentile(50), c50.percentile(99)
+	r.RatioToProxyCeiling = r.EntryRPS / r.ProxyCeilingRPS
+	r.RSSLoadKB = st.maxRSS(ctx, "webapp")
+	r.RequestsPerReplica = map[string]int{}
+	for _, l := range []*loadResult{c10, c50} {
+		for h, n := range l.Hosts {
+			r.RequestsPerReplica[h] += n
+		}
+	}
+
+	progress("counting: waiting until every visit is stored")
+	r.Sent = int64(c10.Requests - c10.Failed + c50.Requests - c50.Failed)
+	r.Counted = waitCount(base, before, r.Sent, 30*time.Second)
+	r.CountLost = r.Sent - r.Counted
+
+	progress("pickup: scaling to 4 replicas")
+	pickup, err := st.pickup(ctx, base)
+	if err != nil {
+		return err
+	}
+	r.PickupMs = ms(pickup)
+
+	printTable(stdout, &r, static, proxy, c10, c50)
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	data, _ := json.MarshalIndent(r, "", "  ")
+	if err := os.WriteFile(filepath.Join(*out, "results.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, c10, c50); err != nil {
+		return err
+	}
+	progress("wrote %s and %s", filepath.Join(*out, "results.json"), filepath.Join(*out, "chart.svg"))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func machine() string {
+	host, _ := os.Hostname()
+	cpus := 0
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpus = strings.Count(string(data), "processor\t:")
+	}
+	return fmt.Sprintf("%s, %d cores", host, cpus)
+}
+
+// storedCount reads the stored visit count through entry.
+func storedCount(base string) (int64, error) {
+	res, err := http.Get(base + "/api/stats")
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, errors.New("/api/stats: " + res.Status)
+	}
+	var st struct {
+		Count int64 `json:"count"`
+	}
+	return st.Count, json.NewDecoder(res.Body).Decode(&st)
+}
+
+// waitCount polls until the count grew by want or the time is up, and
+// returns the growth it saw.
+func waitCount(base string, before, want int64, within time.Duration) int64 {
+	deadline := time.Now().Add(within)
+	var grown int64
+	for time.Now().Before(deadline) {
+		if n, err := storedCount(base); err == nil {
+			grown = n - before
+			if grown >= want {
+				return grown
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return grown
+}
+
+func printTable(w io.Writer, r *results, static, proxy, c10, c50 *loadResult) {
+	fmt.Fprintf(w, "\n%-34s %12s %10s %10s %8s\n", "measure (same run)", "requests/s", "p50 ms", "p99 ms", "failed")
+	row := func(name string, l *loadResult) {
+		fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f %8d\n", name, l.rps(), l.percentile(50), l.percentile(99), l.Failed)
+	}
+	row("static ceiling (nginx alone)", static)
+	row("proxy ceiling (entry -> /healthz)", proxy)
+	row("entry GET /, 10 connections", c10)
+	row("entry GET /, 50 connections", c50)
+	fmt.Fprintf(w, "\nratio_to_proxy_ceiling %.2f   image_bytes %d   rss_idle_kb %d   rss_load_kb %d\n",
+		r.RatioToProxyCeiling, r.ImageBytes, r.RSSIdleKB, r.RSSLoadKB)
+	fmt.Fprintf(w, "pickup_ms %.0f   cold_start_ms %.0f   sent %d   counted %d   count_lost %d\n",
+		r.PickupMs, r.ColdStartMs, r.Sent, r.Counted, r.CountLost)
+	hosts := make([]string, 0, len(r.RequestsPerReplica))
+	for h := range r.RequestsPerReplica {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		fmt.Fprintf(w, "  replica %-14s %8d requests\n", h, r.RequestsPerReplica[h])
+	}
+	fmt.Fprintln(w)
+}
+
+// stack drives the benchmark's own compose project through the CLI.
+type stack struct {
+	root, project, envFile string
+}
+
+func (s *stack) storage() string {
+	if s.envFile != "" {
+		return "tvs-esdouble (test double, not Elasticsearch)"
+	}
+	return "elasticsearch:8.16.1"
+}
+
+func (s *stack) compose(ctx context.Context, env []string, args ...string) (string, error) {
+	all := []string{"compose", "-p", s.project, "-f", filepath.Join(s.root, "compose.yaml")}
+	if s.envFile != "" {
+		all = append(all, "--env-file", s.envFile)
+	}
+	cmd := exec.CommandContext(ctx, "docker", append(all, args...)...)
+	cmd.Env = append(os.Environ(), append([]string{"TVS_BIND=127.0.0.1", "TVS_PORT=0", "DOCKER_BUILDKIT=0"}, env...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("docker compose %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func docker(ctx context.Context, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (s *stack) entryURL(ctx context.Context) (string, error) {
+	out, err := s.compose(ctx, nil, "port", "entry", "8080")
+	if err != nil {
+		return "", err
+	}
+	addr := strings.TrimSpace(out)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		return "", fmt.Errorf("entry is published on %q, not on 127.0.0.1", addr)
+	}
+	return "http://" + addr, nil
+}
+
+func (s *stack) containers(ctx context.Context, service string) []string {
+	out, err := s.compose(ctx, nil, "ps", "-q", service)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(out)
+}
+
+func (s *stack) imageSize(ctx context.Context, image string) (int64, error) {
+	out, err := docker(ctx, "image", "inspect", "-f", "{{.Size}}", image)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(out, 10, 64)
+}
+
+// maxRSS is the largest resident set, in KB, of a service's main processes
+// (VmRSS of the container's PID 1, read from the host's /proc).
+func (s *stack) maxRSS(ctx context.Context, service string) int64 {
+	var max int64
+	for _, id := range s.containers(ctx, service) {
+		pid, err := docker(ctx, "inspect", "-f", "{{.State.Pid}}", id)
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil && kb > max {
+					max = kb
+				}
+			}
+		}
+	}
+	return max
+}
+
+// pickup scales to 4 replicas and returns the time from the new replica
+// being healthy to its first answer through entry (0 when it already
+// answered by then: nginx may find it before its healthcheck passes).
+func (s *stack) pickup(ctx context.Context, base string) (time.Duration, error) {
+	old := map[string]bool{}
+	for _, id := range s.containers(ctx, "webapp") {
+		old[id] = true
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.compose(ctx, nil, "up", "-d", "--wait", "--no-recreate", "--scale", "webapp=4")
+		done <- err
+	}()
+	var fresh string
+	var healthy, answered time.Time
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && (healthy.IsZero() || answered.IsZero()) {
+		if fresh == "" {
+			for _, id := range s.containers(ctx, "webapp") {
+				if !old[id] {
+					fresh = id
+				}
+			}
+		}
+		if fresh != "" && healthy.IsZero() {
+			if h, _ := docker(ctx, "inspect", "-f", "{{.State.Health.Status}}", fresh); h == "healthy" {
+				healthy = time.Now()
+			}
+		}
+		if fresh != "" && answered.IsZero() {
+			if res, err := client.Get(base + "/healthz"); err == nil {
+				res.Body.Close()
+				if strings.HasPrefix(fresh, res.Header.Get("X-Tvs-Host")) && res.Header.Get("X-Tvs-Host") != "" {
+					answered = time.Now()
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	if healthy.IsZero() || answered.IsZero() {
+		return 0, errors.New("the new replica did not become healthy and answer within 2 minutes")
+	}
+	if answered.Before(healthy) {
+		return 0, nil
+	}
+	return answered.Sub(healthy), nil
+}
