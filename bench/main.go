@@ -68,7 +68,8 @@ type results struct {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "shorter loads (under 3 minutes in all)")
-	out := fs.String("out", "bench", "folder for results.json and chart.svg")
+	out := fs.String("out", ".", "folder for results.json and chart.svg")
+	rootDir := fs.String("root", "..", "the repository root, where compose.yaml is")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *quick {
 		d = 3 * time.Second
 	}
-	root, err := os.Getwd()
+	root, err := filepath.Abs(*rootDir)
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, c10, c50); err != nil {
 		return err
 	}
-	progress("wrote %s and %s", filepath.Join(*out, "results.json"), filepath.Join(*out, "chart.svg"))
+	progress("wrote bench/results.json and bench/chart.svg")
 	return nil
 }
 
