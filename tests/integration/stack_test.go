@@ -9,12 +9,14 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,7 +87,8 @@ func prepareImages() error {
 		sc := bufio.NewScanner(strings.NewReader(string(data)))
 		for sc.Scan() {
 			line := strings.TrimSpace(sc.Text())
-			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			// COMPOSE_PROJECT_NAME stays out: each stack has its own name.
+			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") && k != "COMPOSE_PROJECT_NAME" {
 				offlineEnv[k] = v
 			}
 		}
@@ -346,7 +349,8 @@ func (s *stack) storedCount() (int64, error) {
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("/api/stats: %s", res.Status)
+		body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+		return 0, fmt.Errorf("/api/stats: %s: %s", res.Status, bytes.TrimSpace(body))
 	}
 	var st struct {
 		Count int64 `json:"count"`
