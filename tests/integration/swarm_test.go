@@ -1,0 +1,350 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The same compose.yaml, with compose.swarm.yaml, as a stack on a
+// single-node swarm: the spread, the DNS names, scaling, a rolling update
+// under load and storage's isolation, as the README describes them.
+func TestSwarm(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	if help, _ := exec.Command("docker", "stack", "deploy", "--help").Output(); !strings.Contains(string(help), "--detach") {
+		t.Skip("this docker CLI's `stack deploy` has no --detach=false to wait with (Docker CLI >= 26 has)")
+	}
+	sw := joinSwarm(t)
+	name := randomName("tvs-swarm")
+	tag := name // an image tag of this test's own, untagged at the end
+	sw.images(tag)
+	sw.labelStorageNode()
+
+	port := freePort(t)
+	st := &swarmStack{t: t, name: name, env: []string{
+		"TVS_TAG=" + tag,
+		"TVS_PORT=" + port,
+		"WEBAPP_REPLICAS=3",
+	}}
+	if image, ok := offlineEnv["ES_IMAGE"]; ok {
+		st.env = append(st.env, "ES_IMAGE="+image)
+		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", image)
+	}
+	t.Cleanup(st.remove)
+	st.deploy()
+	// Only the web helpers of the compose stack are used: they need t and
+	// entry's address.
+	web := &stack{t: t, entry: "http://127.0.0.1:" + port}
+	t.Logf("stack %s: entry on %s (mode host), images tagged %s", name, web.entry, tag)
+
+	t.Run("3 tasks answer through entry", func(t *testing.T) {
+		hosts := hostsWithin(t, web, 3, 30*time.Second)
+		t.Logf("replicas that answered: %v", hosts)
+	})
+
+	entry := st.containers("entry")
+	if len(entry) != 1 {
+		t.Fatalf("%d entry containers, want 1", len(entry))
+	}
+	t.Run("tasks.webapp has 3 addresses", func(t *testing.T) {
+		addrs := resolve(t, entry[0], "tasks.webapp")
+		if len(addrs) != 3 {
+			t.Errorf("tasks.webapp resolves to %v, want 3 addresses", addrs)
+		}
+		// dnsrr: the name itself gives every task, as with compose, not a
+		// virtual IP.
+		if got := resolve(t, entry[0], "webapp"); !slices.Equal(got, addrs) {
+			t.Errorf("webapp resolves to %v, tasks.webapp to %v: want the same (endpoint_mode dnsrr)", got, addrs)
+		}
+	})
+
+	t.Run("entry cannot resolve storage", func(t *testing.T) {
+		for _, host := range []string{"storage", "tasks.storage"} {
+			out, code := web.exec(entry[0], "getent", "hosts", host)
+			if code == 0 {
+				t.Errorf("entry resolves %s: %s", host, out)
+			}
+		}
+	})
+
+	t.Run("hardening holds under Swarm", func(t *testing.T) {
+		for _, service := range []string{"entry", "webapp"} {
+			for _, id := range st.containers(service) {
+				got := strings.TrimSpace(dockerCLI(t, "inspect", "-f", "read-only {{.HostConfig.ReadonlyRootfs}}, cap_drop {{json .HostConfig.CapDrop}}", id))
+				if want := `read-only true, cap_drop ["ALL"]`; got != want {
+					t.Errorf("%s %.12s: %s, want %s", service, id, got, want)
+				}
+			}
+		}
+	})
+
+	t.Run("scaled to 5, all 5 answer within 10 s", func(t *testing.T) {
+		start := time.Now()
+		dockerCLI(t, "service", "scale", "--detach", name+"_webapp=5")
+		hosts := hostsWithin(t, web, 5, 10*time.Second)
+		t.Logf("5 replicas answered %.1f s after `docker service scale`: %v", time.Since(start).Seconds(), hosts)
+	})
+
+	t.Run("rolling update under load fails nothing", func(t *testing.T) {
+		next := tag + "-next"
+		for _, image := range []string{"tvs-webapp"} {
+			dockerCLI(t, "tag", image+":"+tag, image+":"+next)
+		}
+		t.Cleanup(func() { _ = exec.Command("docker", "rmi", "tvs-webapp:"+next).Run() })
+		before, err := web.storedCount()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopFresh := web.startLoad(25, freshClient())
+		stopKept := web.startLoad(25, keepAliveClient())
+		start := time.Now()
+		out := dockerCLI(t, "service", "update", "--detach=false", "--image", "tvs-webapp:"+next, name+"_webapp")
+		took := time.Since(start)
+		time.Sleep(2 * time.Second) // the load goes on a little past the last replacement
+		fresh, kept := stopFresh(), stopKept()
+		elapsed := time.Since(start)
+		for _, r := range []struct {
+			name string
+			res  *loadResult
+		}{{"fresh connections", fresh}, {"keep-alive", kept}} {
+			t.Logf("%s: %d sent in %.0fs (%.0f/s), %d failed, %d hosts: %v", r.name, r.res.sent,
+				elapsed.Seconds(), float64(r.res.sent)/elapsed.Seconds(), len(r.res.failed), len(r.res.hosts), r.res.hosts)
+			if len(r.res.failed) > 0 {
+				t.Errorf("%s: %d of %d requests failed during the update, first: %s", r.name, len(r.res.failed), r.res.sent, r.res.failed[0])
+			}
+			if rate := float64(r.res.sent) / elapsed.Seconds(); rate < 20 {
+				t.Errorf("%s: %.0f requests/s, want at least 20", r.name, rate)
+			}
+		}
+		t.Logf("service update took %.1fs", took.Seconds())
+		// Every task now runs the new image, and none of the old ones is left.
+		images := strings.Fields(dockerCLI(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", name+"_webapp"))
+		if len(images) != 5 || slices.ContainsFunc(images, func(i string) bool { return i != "tvs-webapp:"+next }) {
+			t.Errorf("running webapp tasks' images after the update: %v, want 5 x tvs-webapp:%s\n%s", images, next, out)
+		}
+		// Nothing lost across the replacements: the stored count grew by
+		// every request that was answered.
+		want := before + int64(fresh.sent-len(fresh.failed)+kept.sent-len(kept.failed))
+		web.waitCount(want, 30*time.Second)
+	})
+}
+
+// swarm is this node's swarm membership, and what the test changed in it.
+type swarm struct {
+	t *testing.T
+}
+
+// joinSwarm uses the swarm this node is in, or makes a single-node swarm on
+// 127.0.0.1 and leaves it when the test ends. A swarm it found, it never
+// leaves. It skips the test, saying why, when no swarm can be had.
+func joinSwarm(t *testing.T) *swarm {
+	t.Helper()
+	state := strings.TrimSpace(dockerCLI(t, "info", "-f", "{{.Swarm.LocalNodeState}}"))
+	switch state {
+	case "active":
+		if manager := strings.TrimSpace(dockerCLI(t, "info", "-f", "{{.Swarm.ControlAvailable}}")); manager != "true" {
+			t.Skip("this node is a swarm worker: stacks are deployed from a manager")
+		}
+		t.Log("using the swarm this node is in (it is left as it was)")
+	case "inactive":
+		out, err := exec.Command("docker", "swarm", "init", "--advertise-addr", "127.0.0.1").CombinedOutput()
+		if err != nil {
+			t.Skipf("`docker swarm init --advertise-addr 127.0.0.1` is not possible here: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		t.Log("made a single-node swarm on 127.0.0.1; it is left when the test ends")
+		t.Cleanup(func() {
+			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
+				t.Errorf("docker swarm leave --force: %v: %s", err, out)
+			}
+		})
+	default:
+		t.Skipf("this node's swarm state is %q: neither in a swarm nor free to make one", state)
+	}
+	return &swarm{t: t}
+}
+
+// images builds the stack's images and tags them tag with the project's own
+// script, as a user does before `docker stack deploy`.
+func (sw *swarm) images(tag string) {
+	sw.t.Helper()
+	cmd := exec.Command(filepath.Join(root(), "scripts", "swarm-images"), tag)
+	cmd.Dir = root()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		sw.t.Fatalf("scripts/swarm-images %s: %v\n%s", tag, err, out)
+	}
+	sw.t.Cleanup(func() {
+		_ = exec.Command("docker", "rmi", "tvs-entry:"+tag, "tvs-webapp:"+tag).Run()
+	})
+}
+
+// labelStorageNode puts compose.swarm.yaml's placement label on this node,
+// and takes it off again at the end if it was not there before.
+func (sw *swarm) labelStorageNode() {
+	sw.t.Helper()
+	node := strings.TrimSpace(dockerCLI(sw.t, "info", "-f", "{{.Swarm.NodeID}}"))
+	had := strings.TrimSpace(dockerCLI(sw.t, "node", "inspect", "-f", `{{index .Spec.Labels "tvs.storage"}}`, node))
+	if had == "true" {
+		return
+	}
+	dockerCLI(sw.t, "node", "update", "--label-add", "tvs.storage=true", node)
+	sw.t.Cleanup(func() {
+		if had == "" {
+			_ = exec.Command("docker", "node", "update", "--label-rm", "tvs.storage", node).Run()
+		} else {
+			_ = exec.Command("docker", "node", "update", "--label-add", "tvs.storage="+had, node).Run()
+		}
+	})
+}
+
+// swarmStack is one `docker stack deploy` of compose.yaml + compose.swarm.yaml.
+type swarmStack struct {
+	t    *testing.T
+	name string
+	env  []string
+}
+
+func (st *swarmStack) deploy() {
+	st.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "stack", "deploy", "--detach=false", "--resolve-image", "never",
+		"-c", "compose.yaml", "-c", "compose.swarm.yaml", st.name)
+	cmd.Dir = root()
+	cmd.Env = append(os.Environ(), st.env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		st.t.Fatalf("docker stack deploy: %v\n%s", err, lastLines(string(out), 30))
+	}
+	// Services converge as tasks start; wait for each to be healthy too.
+	for _, service := range []string{"storage", "webapp", "entry"} {
+		st.waitHealthy(service, 2*time.Minute)
+	}
+}
+
+// containers lists the running containers of one of the stack's services.
+func (st *swarmStack) containers(service string) []string {
+	st.t.Helper()
+	out := dockerCLI(st.t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.swarm.service.name="+st.name+"_"+service)
+	ids := strings.Fields(out)
+	slices.Sort(ids)
+	return ids
+}
+
+// waitHealthy polls until the service has at least one container and every
+// one of them is healthy.
+func (st *swarmStack) waitHealthy(service string, within time.Duration) {
+	st.t.Helper()
+	deadline := time.Now().Add(within)
+	var states []string
+	for time.Now().Before(deadline) {
+		states = states[:0]
+		for _, id := range st.containers(service) {
+			out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", id).Output()
+			states = append(states, strings.TrimSpace(string(out)))
+		}
+		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return s != "healthy" }) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	tasks, _ := exec.Command("docker", "service", "ps", "--no-trunc", st.name+"_"+service).CombinedOutput()
+	st.t.Fatalf("%s not healthy within %s: %v\n%s", service, within, states, tasks)
+}
+
+// remove takes the stack down and waits until its containers and networks
+// are gone, then removes its volume: `docker stack rm` keeps volumes, and
+// removes networks only after the containers have stopped.
+func (st *swarmStack) remove() {
+	out, err := exec.Command("docker", "stack", "rm", st.name).CombinedOutput()
+	if err != nil {
+		st.t.Errorf("docker stack rm %s: %v: %s", st.name, err, out)
+		return
+	}
+	label := "label=com.docker.stack.namespace=" + st.name
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		c, _ := exec.Command("docker", "ps", "-aq", "--filter", label).Output()
+		n, _ := exec.Command("docker", "network", "ls", "-q", "--filter", label).Output()
+		if len(strings.TrimSpace(string(c))) == 0 && len(strings.TrimSpace(string(n))) == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if out, err := exec.Command("docker", "volume", "rm", st.name+"_esdata").CombinedOutput(); err != nil {
+		st.t.Errorf("docker volume rm %s_esdata: %v: %s", st.name, err, out)
+	}
+}
+
+// hostsWithin sends requests on fresh connections until n different
+// replicas have answered, and fails the test if that takes longer than
+// within.
+func hostsWithin(t *testing.T, s *stack, n int, within time.Duration) map[string]int {
+	t.Helper()
+	c := freshClient()
+	seen := map[string]int{}
+	var lastErr error
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		host, err := s.hit(c, "/")
+		if err != nil {
+			lastErr = err
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		seen[host]++
+		if len(seen) >= n {
+			return seen
+		}
+		time.Sleep(10 * time.Millisecond) // a probe, not a load
+	}
+	t.Fatalf("%d replicas answered within %s, want %d: %v (last error: %v)", len(seen), within, n, seen, lastErr)
+	return nil
+}
+
+// resolve returns the IPv4 addresses a name has inside a container, sorted.
+func resolve(t *testing.T, container, name string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "exec", container, "getent", "ahostsv4", name).Output()
+	if err != nil {
+		t.Fatalf("getent ahostsv4 %s in %.12s: %v", name, container, err)
+	}
+	var addrs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !slices.Contains(addrs, f[0]) {
+			addrs = append(addrs, f[0])
+		}
+	}
+	slices.Sort(addrs)
+	return addrs
+}
+
+// freePort returns a TCP port that nothing listens on now. Swarm publishes
+// a fixed port (no ephemeral one); the race with another program taking it
+// meanwhile is accepted.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
