@@ -39,6 +39,7 @@ type results struct {
 	Quick     bool   `json:"quick"`
 	StartedAt string `json:"started_at"`
 	Storage   string `json:"storage"`
+	EntryConf string `json:"entry_conf"` // nginx/<file> entry was built with
 
 	EntryRPS      float64 `json:"entry_rps"`
 	EntryP50ms    float64 `json:"entry_p50_ms"`
@@ -94,6 +95,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		st.compose(context.Background(), nil, "down", "-v", "--remove-orphans")
 	}()
 
+	if r.EntryConf, err = st.entryConf(ctx); err != nil {
+		return err
+	}
+	progress("entry's configuration: nginx/%s", r.EntryConf)
 	progress("building images (not timed)")
 	if _, err := st.compose(ctx, nil, "build"); err != nil {
 		return err
@@ -211,7 +216,8 @@ func waitCount(base string, before, want int64, within time.Duration) int64 {
 }
 
 func printTable(w io.Writer, r *results, static, proxy, c10, c50 *loadResult) {
-	fmt.Fprintf(w, "\n%-34s %12s %10s %10s %8s\n", "measure (same run)", "requests/s", "p50 ms", "p99 ms", "failed")
+	fmt.Fprintf(w, "\nentry: nginx/%s; storage: %s\n", r.EntryConf, r.Storage)
+	fmt.Fprintf(w, "%-34s %12s %10s %10s %8s\n", "measure (same run)", "requests/s", "p50 ms", "p99 ms", "failed")
 	row := func(name string, l *loadResult) {
 		fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f %8d\n", name, l.rps(), l.percentile(50), l.percentile(99), l.Failed)
 	}
@@ -244,6 +250,26 @@ func (s *stack) storage() string {
 		return "tvs-esdouble (test double, not Elasticsearch)"
 	}
 	return "elasticsearch:8.16.1"
+}
+
+// entryConf is the nginx configuration file entry is built with, as
+// compose resolves NGINX_CONF (shell, then env file, then compose.yaml).
+func (s *stack) entryConf(ctx context.Context) (string, error) {
+	out, err := s.compose(ctx, nil, "config", "--format", "json")
+	if err != nil {
+		return "", err
+	}
+	var cfg struct {
+		Services map[string]struct {
+			Build struct {
+				Args map[string]string `json:"args"`
+			} `json:"build"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		return "", fmt.Errorf("docker compose config: %w", err)
+	}
+	return cfg.Services["entry"].Build.Args["NGINX_CONF"], nil
 }
 
 func (s *stack) compose(ctx context.Context, env []string, args ...string) (string, error) {

@@ -34,20 +34,9 @@ func TestZeroFailuresWhileScaling(t *testing.T) {
 	}
 	fresh, kept := stopFresh(), stopKept()
 	elapsed := time.Since(start)
-	for _, r := range []struct {
-		name string
-		res  *loadResult
-	}{{"fresh connections", fresh}, {"keep-alive", kept}} {
-		t.Logf("%s: %d sent in %.0fs (%.0f/s), %d failed, %d hosts seen: %v",
-			r.name, r.res.sent, elapsed.Seconds(), float64(r.res.sent)/elapsed.Seconds(), len(r.res.failed), len(r.res.hosts), r.res.hosts)
-		if len(r.res.failed) > 0 {
-			t.Errorf("%s: %d of %d requests failed, first: %s", r.name, len(r.res.failed), r.res.sent, r.res.failed[0])
-		}
-	}
-	for name, r := range map[string]*loadResult{"fresh connections": fresh, "keep-alive": kept} {
-		if rate := float64(r.sent) / elapsed.Seconds(); rate < 50 || elapsed < 30*time.Second {
-			t.Errorf("%s: %.0f requests/s for %.0fs; want at least 50/s for 30s", name, rate, elapsed.Seconds())
-		}
+	checkLoads(t, elapsed, 50, namedLoad{"fresh connections", fresh}, namedLoad{"keep-alive", kept})
+	if elapsed < 30*time.Second {
+		t.Errorf("the loads ran %.0fs, want at least 30s", elapsed.Seconds())
 	}
 }
 

@@ -340,6 +340,29 @@ func (s *stack) startLoad(rate int, c *http.Client) (stop func() *loadResult) {
 	}
 }
 
+// namedLoad is a load's result under the name a test reports it by.
+type namedLoad struct {
+	name string
+	res  *loadResult
+}
+
+// checkLoads logs what each load saw and fails the test for any failed
+// request, or for a load that sent fewer than minRate requests per second.
+func checkLoads(t *testing.T, elapsed time.Duration, minRate float64, loads ...namedLoad) {
+	t.Helper()
+	for _, l := range loads {
+		rate := float64(l.res.sent) / elapsed.Seconds()
+		t.Logf("%s: %d sent in %.0fs (%.0f/s), %d failed, %d hosts seen: %v",
+			l.name, l.res.sent, elapsed.Seconds(), rate, len(l.res.failed), len(l.res.hosts), l.res.hosts)
+		if len(l.res.failed) > 0 {
+			t.Errorf("%s: %d of %d requests failed, first: %s", l.name, len(l.res.failed), l.res.sent, l.res.failed[0])
+		}
+		if rate < minRate {
+			t.Errorf("%s: %.0f requests/s, want at least %.0f", l.name, rate, minRate)
+		}
+	}
+}
+
 // storedCount reads the stored visit count through entry (/api/stats reads
 // storage at the time of the request).
 func (s *stack) storedCount() (int64, error) {
