@@ -70,6 +70,26 @@ func TestSwarm(t *testing.T) {
 		}
 	})
 
+	t.Run("networks as with compose", func(t *testing.T) {
+		if internal := strings.TrimSpace(dockerCLI(t, "network", "inspect", "-f", "{{.Internal}}", name+"_backnet")); internal != "true" {
+			t.Errorf("%s_backnet internal: %s, want true", name, internal)
+		}
+		want := map[string]string{
+			"entry":   name + "_frontnet",
+			"webapp":  name + "_backnet " + name + "_frontnet",
+			"storage": name + "_backnet",
+		}
+		for service, nets := range want {
+			for _, id := range st.containers(service) {
+				got := strings.Fields(dockerCLI(t, "inspect", "-f", "{{range $n, $_ := .NetworkSettings.Networks}}{{$n}} {{end}}", id))
+				slices.Sort(got)
+				if strings.Join(got, " ") != nets {
+					t.Errorf("%s %.12s is on %v, want %s", service, id, got, nets)
+				}
+			}
+		}
+	})
+
 	t.Run("entry cannot resolve storage", func(t *testing.T) {
 		for _, host := range []string{"storage", "tasks.storage"} {
 			out, err := exec.Command("docker", "exec", entry[0], "getent", "hosts", host).CombinedOutput()
@@ -95,6 +115,9 @@ func TestSwarm(t *testing.T) {
 		dockerCLI(t, "service", "scale", "--detach", name+"_webapp=5")
 		hosts := hostsWithin(t, web, 5, 10*time.Second)
 		pages += sum(hosts)
+		if got := st.containers("entry"); !slices.Equal(got, entry) {
+			t.Errorf("entry's container changed while scaling: %.12s -> %.12s", entry, got)
+		}
 		t.Logf("5 replicas answered %.1f s after `docker service scale`: %v", time.Since(start).Seconds(), hosts)
 	})
 
@@ -116,6 +139,9 @@ func TestSwarm(t *testing.T) {
 		images := strings.Fields(dockerCLI(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", name+"_webapp"))
 		if len(images) != 5 || slices.ContainsFunc(images, func(i string) bool { return i != "tvs-webapp:"+next }) {
 			t.Errorf("running webapp tasks' images after the update: %v, want 5 x tvs-webapp:%s\n%s", images, next, out)
+		}
+		if got := st.containers("entry"); !slices.Equal(got, entry) {
+			t.Errorf("entry's container changed during the update: %.12s -> %.12s", entry, got)
 		}
 		pages += int64(fresh.sent - len(fresh.failed) + kept.sent - len(kept.failed))
 	})
