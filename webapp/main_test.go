@@ -167,12 +167,17 @@ func TestSIGTERMStoresPendingVisits(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after SIGTERM: %v, want exit 0", err)
-	}
+	// Every line first, then Wait: Wait closes the pipe once the process
+	// has exited, and lines not yet read would be lost. A webapp that does
+	// not exit within 30 s is killed, and Wait says so.
+	watchdog := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer watchdog.Stop()
 	var all []string
 	for l := range logs {
 		all = append(all, l)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v, want exit 0", err)
 	}
 	if !strings.Contains(strings.Join(all, "\n"), `"visits_stored_at_exit":25`) {
 		t.Errorf("no line saying the 25 pending visits were stored:\n%s", strings.Join(all, "\n"))
