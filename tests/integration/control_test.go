@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestSocketActivation(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "request")
 	cmd := exec.Command(activate, "-l", socket, daemonBin,
 		"-project", randomName("tvs-act-"), "-dir", root(), "-idle", "2s")
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -104,8 +105,14 @@ func TestSocketActivation(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "is not created") {
 		t.Fatalf("status through an activated tvsctld: exit %d\n%s\nlogs:\n%s", code, out, logs.String())
 	}
-	if !strings.Contains(logs.String(), `"activated":true`) {
-		t.Errorf("tvsctld did not take the socket from systemd-socket-activate:\n%s", logs.String())
+	// The log is copied from the daemon's pipe as it comes: poll for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `"activated":true`) {
+		if time.Now().After(deadline) {
+			t.Errorf("tvsctld did not take the socket from systemd-socket-activate:\n%s", logs.String())
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	select {
 	case <-exited:
@@ -125,7 +132,7 @@ func TestControlEndToEnd(t *testing.T) {
 	project := randomName("tvs-ctl-")
 	socket := filepath.Join(t.TempDir(), "request")
 	daemon := exec.Command(daemonBin, "-socket", socket, "-project", project, "-dir", root(), "-bind", "127.0.0.1")
-	var logs bytes.Buffer
+	var logs syncBuffer
 	daemon.Stdout, daemon.Stderr = &logs, &logs
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
@@ -214,4 +221,23 @@ func expectHosts(t *testing.T, s *stack, n int) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Fatalf("%d replicas answered, want %d: %v", len(seen), n, seen)
+}
+
+// syncBuffer is a bytes.Buffer that a process's output can be copied into
+// while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
