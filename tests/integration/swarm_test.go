@@ -23,11 +23,11 @@ func TestSwarm(t *testing.T) {
 	if help, _ := exec.Command("docker", "stack", "deploy", "--help").Output(); !strings.Contains(string(help), "--detach") {
 		t.Skip("this docker CLI's `stack deploy` has no --detach=false to wait with (recent CLIs have it; 28 does)")
 	}
-	sw := joinSwarm(t)
+	joinSwarm(t)
 	name := randomName("tvs-swarm")
 	tag := name // an image tag of this test's own, untagged at the end
-	sw.images(tag)
-	sw.labelStorageNode()
+	swarmImages(t, tag)
+	labelStorageNode(t)
 
 	port := freePort(t)
 	st := &swarmStack{t: t, name: name, env: []string{
@@ -165,15 +165,10 @@ func sum(m map[string]int) int64 {
 	return n
 }
 
-// swarm is this node's swarm membership, and what the test changed in it.
-type swarm struct {
-	t *testing.T
-}
-
 // joinSwarm uses the swarm this node is in, or makes a single-node swarm on
 // 127.0.0.1 and leaves it when the test ends. A swarm it found, it never
 // leaves. It skips the test, saying why, when no swarm can be had.
-func joinSwarm(t *testing.T) *swarm {
+func joinSwarm(t *testing.T) {
 	t.Helper()
 	state := strings.TrimSpace(dockerCLI(t, "info", "-f", "{{.Swarm.LocalNodeState}}"))
 	switch state {
@@ -199,35 +194,34 @@ func joinSwarm(t *testing.T) *swarm {
 	default:
 		t.Skipf("this node's swarm state is %q: neither in a swarm nor free to make one", state)
 	}
-	return &swarm{t: t}
 }
 
-// images builds the stack's images and tags them tag with the project's own
-// script, as a user does before `docker stack deploy`.
-func (sw *swarm) images(tag string) {
-	sw.t.Helper()
+// swarmImages builds the stack's images and tags them tag with the
+// project's own script, as a user does before `docker stack deploy`.
+func swarmImages(t *testing.T, tag string) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(root(), "scripts", "swarm-images"), tag)
 	cmd.Dir = root()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		sw.t.Fatalf("scripts/swarm-images %s: %v\n%s", tag, err, out)
+		t.Fatalf("scripts/swarm-images %s: %v\n%s", tag, err, out)
 	}
-	sw.t.Cleanup(func() {
+	t.Cleanup(func() {
 		_ = exec.Command("docker", "rmi", "tvs-entry:"+tag, "tvs-webapp:"+tag).Run()
 	})
 }
 
 // labelStorageNode puts compose.swarm.yaml's placement label on this node,
 // and takes it off again at the end if it was not there before.
-func (sw *swarm) labelStorageNode() {
-	sw.t.Helper()
-	node := strings.TrimSpace(dockerCLI(sw.t, "info", "-f", "{{.Swarm.NodeID}}"))
-	had := strings.TrimSpace(dockerCLI(sw.t, "node", "inspect", "-f", `{{index .Spec.Labels "tvs.storage"}}`, node))
+func labelStorageNode(t *testing.T) {
+	t.Helper()
+	node := strings.TrimSpace(dockerCLI(t, "info", "-f", "{{.Swarm.NodeID}}"))
+	had := strings.TrimSpace(dockerCLI(t, "node", "inspect", "-f", `{{index .Spec.Labels "tvs.storage"}}`, node))
 	if had == "true" {
 		return
 	}
-	dockerCLI(sw.t, "node", "update", "--label-add", "tvs.storage=true", node)
-	sw.t.Cleanup(func() {
+	dockerCLI(t, "node", "update", "--label-add", "tvs.storage=true", node)
+	t.Cleanup(func() {
 		if had == "" {
 			_ = exec.Command("docker", "node", "update", "--label-rm", "tvs.storage", node).Run()
 		} else {
