@@ -77,19 +77,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("host", host)
 
-	counter, err := newCounter(cfg, host, log)
+	store, err := newStore(cfg)
 	if err != nil {
 		return err
 	}
 	// The first line says which storage this replica counts in.
-	log.Info("starting", "storage", counter.Describe(), "port", cfg.Port, "version", version)
+	log.Info("starting", "storage", store.Describe(), "port", cfg.Port, "version", version, "ack_timeout", cfg.AckTimeout.String())
+	recorder, err := visits.Start(store, visits.Options{Host: host, AckTimeout: cfg.AckTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
 	srv := &http.Server{
-		Handler:           web.NewHandler(web.Info{Host: host, Port: cfg.Port, Version: version, Started: time.Now()}, counter, log),
+		Handler:           web.NewHandler(web.Info{Host: host, Port: cfg.Port, Version: version, Started: time.Now()}, recorder, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -108,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case err := <-served:
 		closeCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		if cerr := counter.Close(closeCtx); cerr != nil {
+		if cerr := recorder.Close(closeCtx); cerr != nil {
 			log.Error("visits lost", "error", cerr.Error())
 		}
 		return fmt.Errorf("serve: %w", err)
@@ -121,10 +125,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Warn("in-flight requests cut short", "error", err.Error())
 	}
+	// Visits answered in degraded form during an outage are still pending:
+	// storing them is the last thing this process does.
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancelFlush()
-	pending := counter.Snapshot().Pending
-	if err := counter.Close(flushCtx); err != nil {
+	pending := recorder.Snapshot().Pending
+	if err := recorder.Close(flushCtx); err != nil {
 		log.Error("visits lost", "error", err.Error())
 		return fmt.Errorf("store pending visits: %w", err)
 	}
@@ -132,20 +138,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
-// newCounter picks the storage: Elasticsearch when ELASTIC_URL is set,
+// newStore picks the storage: Elasticsearch when ELASTIC_URL is set,
 // otherwise memory, so `go run ./webapp` works with nothing else running.
-func newCounter(cfg config.Config, host string, log *slog.Logger) (visits.Counter, error) {
+func newStore(cfg config.Config) (visits.Store, error) {
 	if cfg.ElasticURL == "" {
-		return memory.New(host), nil
+		return memory.New(), nil
 	}
-	c, err := elasticsearch.New(elasticsearch.Config{
-		URL: cfg.ElasticURL, Host: host, FlushEvery: cfg.FlushEvery, Logger: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	go c.Run()
-	return c, nil
+	return elasticsearch.New(elasticsearch.Config{URL: cfg.ElasticURL})
 }
 
 // healthcheck asks the local server whether it is alive, for a Docker

@@ -1,8 +1,9 @@
 // Package contract pins the Elasticsearch behaviour the webapp relies on. It
 // runs against the test double always, and against a real Elasticsearch when
 // TVS_TEST_ES_URL is set. The expectations come from Elasticsearch's
-// documentation (create index, _create, search aggregations, errors), not
-// from the double.
+// documentation (create index, index templates, dynamic mapping, _create,
+// refresh and real-time GET, search aggregations, errors), not from the
+// double, so that they pass against a real node too.
 package contract
 
 import (
@@ -17,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"tvs/tests/esdouble"
+	"tvs/esdouble"
 )
 
 type target struct {
@@ -29,7 +30,7 @@ type target struct {
 // Elasticsearch when TVS_TEST_ES_URL names one.
 func targets(t *testing.T) []target {
 	t.Helper()
-	double, err := esdouble.New(t.TempDir())
+	double, err := esdouble.New(t.TempDir(), esdouble.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +92,11 @@ func each(t *testing.T, f func(t *testing.T, base, index string)) {
 		t.Run(tg.name, func(t *testing.T) {
 			index := fmt.Sprintf("tvs-contract-%d", time.Now().UnixNano())
 			t.Cleanup(func() {
-				req, _ := http.NewRequest(http.MethodDelete, tg.url+"/"+index, nil)
-				if res, err := http.DefaultClient.Do(req); err == nil {
-					res.Body.Close()
+				for _, p := range []string{"/" + index, "/_index_template/" + index} {
+					req, _ := http.NewRequest(http.MethodDelete, tg.url+p, nil)
+					if res, err := http.DefaultClient.Do(req); err == nil {
+						res.Body.Close()
+					}
 				}
 			})
 			f(t, tg.url, index)
@@ -157,11 +160,11 @@ func TestCreateDocumentIsOnce(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
 		call(t, http.MethodPut, base+"/"+index, mapping)
 		doc := `{"host":"a","n":3,"at":"2026-11-28T10:00:00Z"}`
-		r := call(t, http.MethodPut, base+"/"+index+"/_create/batch-1?refresh=wait_for", doc)
+		r := call(t, http.MethodPut, base+"/"+index+"/_create/batch-1", doc)
 		if r.status != 201 || path(r.body, "result") != "created" || path(r.body, "_id") != "batch-1" {
 			t.Fatalf("create doc: %d %v", r.status, r.body)
 		}
-		r = call(t, http.MethodPut, base+"/"+index+"/_create/batch-1?refresh=wait_for", doc)
+		r = call(t, http.MethodPut, base+"/"+index+"/_create/batch-1", doc)
 		if r.status != 409 || path(r.body, "error", "type") != "version_conflict_engine_exception" {
 			t.Fatalf("create doc again: %d %v", r.status, r.body)
 		}
@@ -188,10 +191,11 @@ func TestSumAndTermsAggregations(t *testing.T) {
 			n    int
 		}{{"a", 5}, {"b", 1}, {"b", 1}, {"b", 1}, {"c", 7}, {"a", 1}} {
 			body := fmt.Sprintf(`{"host":%q,"n":%d,"at":"2026-11-28T10:00:00Z"}`, d.host, d.n)
-			if r := call(t, http.MethodPut, fmt.Sprintf("%s/%s/_create/b%d?refresh=wait_for", base, index, i), body); r.status != 201 {
+			if r := call(t, http.MethodPut, fmt.Sprintf("%s/%s/_create/b%d", base, index, i), body); r.status != 201 {
 				t.Fatalf("create %d: %d %v", i, r.status, r.body)
 			}
 		}
+		refresh(t, base, index)
 		q := `{"size":0,"track_total_hits":false,"aggs":{"visits":{"sum":{"field":"n"}},
 		  "hosts":{"terms":{"field":"host","size":2,"order":{"visits":"desc"}},"aggs":{"visits":{"sum":{"field":"n"}}}}}}`
 		r := call(t, http.MethodPost, base+"/"+index+"/_search", q)
@@ -257,7 +261,7 @@ func TestMalformedBodyIs400(t *testing.T) {
 // data directory (the esdata volume in the stack).
 func TestDoubleKeepsAcknowledgedWritesAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	d1, err := esdouble.New(dir)
+	d1, err := esdouble.New(dir, esdouble.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +275,7 @@ func TestDoubleKeepsAcknowledgedWritesAcrossRestart(t *testing.T) {
 	srv.Close()
 	d1.Close()
 
-	d2, err := esdouble.New(dir)
+	d2, err := esdouble.New(dir, esdouble.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +292,193 @@ func TestDoubleKeepsAcknowledgedWritesAcrossRestart(t *testing.T) {
 	if r := call(t, http.MethodGet, srv.URL+"/", ""); !strings.Contains(fmt.Sprint(r.body), "not Elasticsearch") {
 		t.Fatalf("the double's info does not say it is a double: %v", r.body)
 	}
+}
+
+// refresh makes what an index holds visible to search (POST _refresh).
+func refresh(t *testing.T, base, index string) {
+	t.Helper()
+	if r := call(t, http.MethodPost, base+"/"+index+"/_refresh", ""); r.status != 200 {
+		t.Fatalf("refresh: %d %v", r.status, r.body)
+	}
+}
+
+// hitsAndSum searches an index and returns hits.total.value and the sum of n.
+func hitsAndSum(t *testing.T, base, index string) (float64, float64) {
+	t.Helper()
+	r := call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"n":{"sum":{"field":"n"}}}}`)
+	if r.status != 200 {
+		t.Fatalf("search: %d %v", r.status, r.body)
+	}
+	hits, _ := path(r.body, "hits", "total", "value").(float64)
+	sum, _ := path(r.body, "aggregations", "n", "value").(float64)
+	return hits, sum
+}
+
+// An index that never refreshes by itself ("refresh_interval": "-1").
+const noRefresh = `{"settings":{"index":{"refresh_interval":"-1","number_of_shards":1,"number_of_replicas":0}},
+ "mappings":{"properties":{"host":{"type":"keyword"},"n":{"type":"long"},"proc":{"type":"keyword"}}}}`
+
+// Durability is not visibility: an acknowledged write is readable by id at
+// once (GET is real-time), but search sees it only after a refresh
+// ("Near real-time search" and "Refresh API" in Elasticsearch's docs).
+func TestSearchSeesOnlyRefreshedDocuments(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		if r := call(t, http.MethodPut, base+"/"+index, noRefresh); r.status != 200 {
+			t.Fatalf("create: %d %v", r.status, r.body)
+		}
+		if r := call(t, http.MethodPut, base+"/"+index+"/_create/d1", `{"host":"a","n":4}`); r.status != 201 {
+			t.Fatalf("create doc: %d %v", r.status, r.body)
+		}
+		if hits, sum := hitsAndSum(t, base, index); hits != 0 || sum != 0 {
+			t.Fatalf("before a refresh search sees %v hits, sum %v; want none", hits, sum)
+		}
+		r := call(t, http.MethodGet, base+"/"+index+"/_doc/d1", "")
+		if r.status != 200 || path(r.body, "found") != true || path(r.body, "_source", "n") != 4.0 {
+			t.Fatalf("GET by id before a refresh: %d %v; want it found (real-time)", r.status, r.body)
+		}
+		if r := call(t, http.MethodGet, base+"/"+index+"/_doc/nope", ""); r.status != 404 || path(r.body, "found") != false {
+			t.Fatalf("GET of a missing id: %d %v", r.status, r.body)
+		}
+		refresh(t, base, index)
+		if hits, sum := hitsAndSum(t, base, index); hits != 1 || sum != 4 {
+			t.Fatalf("after a refresh search sees %v hits, sum %v; want 1, 4", hits, sum)
+		}
+	})
+}
+
+// refresh=true refreshes at once: the write is searchable when answered.
+func TestRefreshTrueIsVisibleWhenAnswered(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, noRefresh)
+		r := call(t, http.MethodPut, base+"/"+index+"/_create/d1?refresh=true", `{"host":"a","n":2}`)
+		if r.status != 201 || path(r.body, "forced_refresh") != true {
+			t.Fatalf("create with refresh=true: %d %v", r.status, r.body)
+		}
+		if hits, _ := hitsAndSum(t, base, index); hits != 1 {
+			t.Fatalf("search sees %v hits, want 1", hits)
+		}
+	})
+}
+
+// refresh=wait_for answers only once a refresh has made the write
+// searchable; it does not force one.
+func TestRefreshWaitForAnswersAfterTheNextRefresh(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, `{"settings":{"index":{"refresh_interval":"200ms"}}}`)
+		r := call(t, http.MethodPut, base+"/"+index+"/_create/d1?refresh=wait_for", `{"host":"a","n":3}`)
+		if r.status != 201 || path(r.body, "forced_refresh") == true {
+			t.Fatalf("create with refresh=wait_for: %d %v", r.status, r.body)
+		}
+		if hits, sum := hitsAndSum(t, base, index); hits != 1 || sum != 3 {
+			t.Fatalf("after wait_for search sees %v hits, sum %v; want 1, 3", hits, sum)
+		}
+	})
+}
+
+// With no refresh asked for, a write becomes searchable by the index's
+// periodic refresh (index.refresh_interval, 1 s by default).
+func TestPeriodicRefreshMakesWritesSearchable(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		if r := call(t, http.MethodPut, base+"/"+index+"/_create/d1", `{"host":"a","n":5}`); r.status != 201 {
+			t.Fatalf("create doc: %d %v", r.status, r.body)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if hits, _ := hitsAndSum(t, base, index); hits == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the write never became searchable without an explicit refresh")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+// A write to a missing index creates it, mapping new fields from their
+// values ("Dynamic field mapping"): a string is text with a keyword
+// sub-field, a whole number long, an ISO date a date. A text field cannot
+// be aggregated on; its keyword sub-field can.
+func TestWriteCreatesAMissingIndexWithDynamicMapping(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		r := call(t, http.MethodPut, base+"/"+index+"/_create/d1?refresh=true", `{"host":"a","n":2,"at":"2026-11-28T10:00:00Z"}`)
+		if r.status != 201 {
+			t.Fatalf("create doc in a missing index: %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodGet, base+"/"+index+"/_mapping", "")
+		props := path(r.body, index, "mappings", "properties")
+		if path(props, "host", "type") != "text" || path(props, "host", "fields", "keyword", "type") != "keyword" ||
+			path(props, "n", "type") != "long" || path(props, "at", "type") != "date" {
+			t.Fatalf("dynamic mapping: %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"h":{"terms":{"field":"host"}}}}`)
+		if r.status != 400 || path(r.body, "error") == nil {
+			t.Fatalf("terms on a text field: %d %v; want 400", r.status, r.body)
+		}
+		r = call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"h":{"terms":{"field":"host.keyword"}}}}`)
+		if b, _ := path(r.body, "aggregations", "h", "buckets").([]any); r.status != 200 || len(b) != 1 || path(b[0], "key") != "a" {
+			t.Fatalf("terms on host.keyword: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// An index template gives an index created by a write the template's
+// mapping and settings ("Index templates").
+func TestIndexTemplateAppliesToAnIndexCreatedByAWrite(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		tpl := `{"index_patterns":["` + index + `"],"priority":500,"template":{
+		  "settings":{"number_of_shards":1,"number_of_replicas":0},
+		  "mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"n":{"type":"long"}}}}}`
+		if r := call(t, http.MethodPut, base+"/_index_template/"+index, tpl); r.status != 200 || path(r.body, "acknowledged") != true {
+			t.Fatalf("put template: %d %v", r.status, r.body)
+		}
+		if r := call(t, http.MethodPut, base+"/"+index+"/_create/d1?refresh=true", `{"host":"a","n":2}`); r.status != 201 {
+			t.Fatalf("create doc: %d %v", r.status, r.body)
+		}
+		r := call(t, http.MethodGet, base+"/"+index+"/_mapping", "")
+		if path(r.body, index, "mappings", "properties", "host", "type") != "keyword" || path(r.body, index, "mappings", "dynamic") != "strict" {
+			t.Fatalf("mapping of the index a write created: %v", r.body)
+		}
+		if r := call(t, http.MethodPut, base+"/"+index+"/_create/d2", `{"host":"a","n":1,"extra":1}`); r.status != 400 || path(r.body, "error", "type") != "strict_dynamic_mapping_exception" {
+			t.Fatalf("strict template mapping let an unknown field in: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// The mapping of an index takes new fields; a field may not change type.
+func TestPutMappingAddsFieldsButChangesNone(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		if r := call(t, http.MethodPut, base+"/"+index+"/_mapping", `{"properties":{"proc":{"type":"keyword"}}}`); r.status != 200 || path(r.body, "acknowledged") != true {
+			t.Fatalf("add a field: %d %v", r.status, r.body)
+		}
+		if r := call(t, http.MethodPut, base+"/"+index+"/_create/d1", `{"host":"a","n":1,"proc":"p"}`); r.status != 201 {
+			t.Fatalf("create with the new field: %d %v", r.status, r.body)
+		}
+		if r := call(t, http.MethodPut, base+"/"+index+"/_mapping", `{"properties":{"n":{"type":"keyword"}}}`); r.status != 400 || path(r.body, "error", "type") != "illegal_argument_exception" {
+			t.Fatalf("change a field's type: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// A filter aggregation with a term query sums one process's batches: what
+// the webapp reads to tell its own stored visits from the others'.
+func TestFilterAggregationOnATerm(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, noRefresh)
+		for i, d := range []string{`{"host":"a","n":2,"proc":"p1"}`, `{"host":"a","n":3,"proc":"p2"}`, `{"host":"b","n":5,"proc":"p1"}`} {
+			if r := call(t, http.MethodPut, fmt.Sprintf("%s/%s/_create/d%d", base, index, i), d); r.status != 201 {
+				t.Fatalf("create %d: %d %v", i, r.status, r.body)
+			}
+		}
+		refresh(t, base, index)
+		r := call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"track_total_hits":false,"aggs":{
+		  "all":{"sum":{"field":"n"}},
+		  "mine":{"filter":{"term":{"proc":"p1"}},"aggs":{"n":{"sum":{"field":"n"}}}}}}`)
+		if r.status != 200 || path(r.body, "aggregations", "all", "value") != 10.0 ||
+			path(r.body, "aggregations", "mine", "doc_count") != 2.0 || path(r.body, "aggregations", "mine", "n", "value") != 7.0 {
+			t.Fatalf("filter aggregation: %d %v", r.status, r.body)
+		}
+	})
 }

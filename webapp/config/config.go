@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -14,10 +15,27 @@ import (
 type Config struct {
 	// Port is the TCP port to listen on (PORT, or the course's NODE_PORT).
 	Port int
-	// ElasticURL is the Elasticsearch base URL; empty means in-memory counting.
+	// ElasticURL is the Elasticsearch base URL; empty means in-memory
+	// counting. It may hold a password: show it only through Redacted.
 	ElasticURL string
-	// FlushEvery is how often visits are stored (TVS_FLUSH_INTERVAL).
-	FlushEvery time.Duration
+	// AckTimeout is how long a visit waits for storage to acknowledge it
+	// before the page is answered without a count (TVS_ACK_TIMEOUT).
+	AckTimeout time.Duration
+}
+
+// Redacted returns ElasticURL with its password, if any, replaced by xxxxx.
+func (c Config) Redacted() string { return redact(c.ElasticURL) }
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// A URL that does not parse is shown up to its host only.
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxxxx@" + raw[i+1:]
+		}
+		return raw
+	}
+	return u.Redacted()
 }
 
 // Error is a setting with a bad value.
@@ -31,7 +49,7 @@ func (e *Error) Error() string {
 
 // Load reads the settings through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
-	cfg := Config{Port: 8000, FlushEvery: 100 * time.Millisecond}
+	cfg := Config{Port: 8000, AckTimeout: time.Second}
 
 	portVar := "PORT"
 	if getenv("PORT") == "" && getenv("NODE_PORT") != "" {
@@ -46,24 +64,25 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	if v := getenv("ELASTIC_URL"); v != "" {
+		// The error shows the URL redacted: it may hold a password.
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return Config{}, &Error{"ELASTIC_URL", v, "must be an http:// or https:// URL with a host, like http://storage:9200"}
+			return Config{}, &Error{"ELASTIC_URL", redact(v), "must be an http:// or https:// URL with a host, like http://storage:9200"}
 		}
 		if p := u.Port(); p != "" {
 			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				return Config{}, &Error{"ELASTIC_URL", v, "port must be from 1 to 65535"}
+				return Config{}, &Error{"ELASTIC_URL", redact(v), "port must be from 1 to 65535"}
 			}
 		}
 		cfg.ElasticURL = v
 	}
 
-	if v := getenv("TVS_FLUSH_INTERVAL"); v != "" {
+	if v := getenv("TVS_ACK_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Millisecond || d > time.Minute {
-			return Config{}, &Error{"TVS_FLUSH_INTERVAL", v, "must be a duration from 1ms to 1m, like 100ms"}
+			return Config{}, &Error{"TVS_ACK_TIMEOUT", v, "must be a duration from 1ms to 1m, like 1s"}
 		}
-		cfg.FlushEvery = d
+		cfg.AckTimeout = d
 	}
 	return cfg, nil
 }

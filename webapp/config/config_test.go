@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,7 +20,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Port != 8000 || cfg.ElasticURL != "" || cfg.FlushEvery != 100*time.Millisecond {
+	if cfg.Port != 8000 || cfg.ElasticURL != "" || cfg.AckTimeout != time.Second {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
@@ -49,12 +50,31 @@ func TestBadValues(t *testing.T) {
 		{env("ELASTIC_URL", "http://"), "ELASTIC_URL"},
 		{env("ELASTIC_URL", "http://storage:99999"), "ELASTIC_URL"},
 		{env("ELASTIC_URL", "http://%zz"), "ELASTIC_URL"},
-		{env("TVS_FLUSH_INTERVAL", "soon"), "TVS_FLUSH_INTERVAL"},
+		{env("TVS_ACK_TIMEOUT", "soon"), "TVS_ACK_TIMEOUT"},
+		{env("TVS_ACK_TIMEOUT", "2h"), "TVS_ACK_TIMEOUT"},
 	} {
 		_, err := Load(tc.env)
 		var ce *Error
 		if !errors.As(err, &ce) || ce.Var != tc.variable {
 			t.Errorf("%s: got %v, want a config error naming it", tc.variable, err)
+		}
+	}
+}
+
+// A password in ELASTIC_URL is never shown: not by Redacted, not in the
+// error for a bad URL.
+func TestElasticURLPasswordIsNeverShown(t *testing.T) {
+	cfg, err := Load(env("ELASTIC_URL", "http://tvs:s3cret@storage:9200"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Redacted(); got != "http://tvs:xxxxx@storage:9200" {
+		t.Errorf("Redacted() = %q", got)
+	}
+	for _, bad := range []string{"http://tvs:s3cret@storage:99999", "ftp://tvs:s3cret@storage:9200", "http://tvs:s3cret@%zz"} {
+		_, err := Load(env("ELASTIC_URL", bad))
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ELASTIC_URL=%s: error %v shows the password (or is missing)", bad, err)
 		}
 	}
 }

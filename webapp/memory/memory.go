@@ -1,50 +1,76 @@
-// Package memory is a visits.Counter that keeps its count in the process: what
-// `go run ./webapp` uses when no ELASTIC_URL is set. Counts end with the process.
+// Package memory is a visits.Store that keeps its batches in the process:
+// what `go run ./webapp` counts in when no ELASTIC_URL is set, and the test
+// bed of the recorder. Its counts end with the process.
 package memory
 
 import (
 	"context"
-	"sync/atomic"
+	"sort"
+	"sync"
 
 	"tvs/webapp/visits"
 )
 
-// Counter counts the visits of one process.
-type Counter struct {
-	host  string
-	total atomic.Int64
+// Store adds up batches as they come; storing an id twice counts it once.
+type Store struct {
+	mu      sync.Mutex
+	ids     map[string]struct{} // every batch stored, for exactly-once
+	total   int64
+	perHost map[string]int64
+	perProc map[string]int64
 }
 
-var _ visits.Counter = (*Counter)(nil)
+var _ visits.Store = (*Store)(nil)
 
-// New returns a counter whose visits are all served by host.
-func New(host string) *Counter { return &Counter{host: host} }
-
-// Visit records one visit.
-func (c *Counter) Visit() { c.total.Add(1) }
-
-// Snapshot returns the current count; memory is always available.
-func (c *Counter) Snapshot() visits.Snapshot {
-	return visits.Snapshot{Stats: c.stats(), Available: true}
+// New returns an empty store.
+func New() *Store {
+	return &Store{ids: map[string]struct{}{}, perHost: map[string]int64{}, perProc: map[string]int64{}}
 }
 
-// Stats returns the current count.
-func (c *Counter) Stats(context.Context) (visits.Stats, error) { return c.stats(), nil }
+// Prepare has nothing to prepare.
+func (s *Store) Prepare(context.Context) error { return nil }
 
-func (c *Counter) stats() visits.Stats {
-	n := c.total.Load()
-	s := visits.Stats{Total: n}
-	if n > 0 {
-		s.Hosts = []visits.HostCount{{Host: c.host, Visits: n}}
+// Store keeps a batch once.
+func (s *Store) Store(_ context.Context, b visits.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[b.ID]; ok {
+		return nil
 	}
-	return s
+	s.ids[b.ID] = struct{}{}
+	s.total += b.N
+	s.perHost[b.Host] += b.N
+	s.perProc[b.Proc] += b.N
+	return nil
 }
 
-// Ready is always nil: there is nothing to wait for.
-func (c *Counter) Ready(context.Context) error { return nil }
+// Totals adds up the batches, per host and for proc.
+func (s *Store) Totals(_ context.Context, proc string) (visits.Totals, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := visits.Totals{Total: s.total, Proc: s.perProc[proc]}
+	for h, n := range s.perHost {
+		t.Hosts = append(t.Hosts, visits.HostCount{Host: h, Visits: n})
+	}
+	// Most visits first, as the Elasticsearch store orders them.
+	sort.Slice(t.Hosts, func(i, j int) bool {
+		if t.Hosts[i].Visits != t.Hosts[j].Visits {
+			return t.Hosts[i].Visits > t.Hosts[j].Visits
+		}
+		return t.Hosts[i].Host < t.Hosts[j].Host
+	})
+	if len(t.Hosts) > visits.MaxHosts {
+		t.Hosts = t.Hosts[:visits.MaxHosts]
+	}
+	return t, nil
+}
 
-// Close has nothing to store.
-func (c *Counter) Close(context.Context) error { return nil }
+// Batches returns how many batches the store holds.
+func (s *Store) Batches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
 
 // Describe names the storage.
-func (c *Counter) Describe() string { return "memory (counts end with the process)" }
+func (s *Store) Describe() string { return "memory (counts end with the process)" }

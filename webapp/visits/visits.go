@@ -1,34 +1,75 @@
-// Package visits holds the domain of the webapp: a counter of page visits
-// shared by every replica, and the totals it reports. Storage packages
-// (memory, elasticsearch) implement Counter; the web package only uses it.
+// Package visits is the domain of the webapp: counting page visits across
+// replicas so that a visit answered with a count is a visit stored.
+//
+// A Recorder takes each visit, stores it through a Store (Elasticsearch, or
+// memory) in batches, and answers the visit only once storage has
+// acknowledged the batch that holds it (a group commit). The web package
+// uses it through Counter; the storage packages implement Store.
 package visits
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
-// Counter records the visits served by this replica and reports the totals of
-// all replicas.
+// Counter is what the HTTP layer needs of the visit count.
 type Counter interface {
-	// Visit records one visit. It never waits for storage, so a slow or absent
-	// storage cannot slow the page down; the visit is kept until stored.
-	Visit()
-	// Snapshot returns the latest known totals, including this replica's own
-	// visits not yet stored, without waiting for storage.
+	// Visit records one visit and waits until storage holds it, for at
+	// most the recorder's ack timeout. The snapshot it returns is Available
+	// only if the visit is stored, and then its Total includes it.
+	Visit(ctx context.Context) Snapshot
+	// Snapshot returns the latest known totals without waiting for storage.
 	Snapshot() Snapshot
 	// Stats asks storage for the totals it holds now.
 	Stats(ctx context.Context) (Stats, error)
 	// Ready returns nil when storage answers, or the reason it does not.
 	Ready(ctx context.Context) error
-	// Close stores every pending visit, waiting at most until ctx is done.
-	Close(ctx context.Context) error
-	// Describe names the storage for logs and the page, e.g. "memory".
+	// Describe names the storage for logs and the page, with no secret in it.
 	Describe() string
+	// Waits is a histogram of how long visits waited for storage: each
+	// bucket's upper bound in microseconds, and its count of visits.
+	Waits() (boundsMicros, counts []int64)
+}
+
+// Store is what a Recorder needs of storage.
+type Store interface {
+	// Prepare makes storage ready to take batches (creates the index and
+	// its template); it is safe to call again at any time.
+	Prepare(ctx context.Context) error
+	// Store stores a batch exactly once: a batch whose ID is already
+	// stored (an earlier try whose answer was lost) is a success, not a
+	// second copy. It returns only once storage holds the batch durably.
+	Store(ctx context.Context, b Batch) error
+	// Totals reads the totals storage can search now, with the sum of the
+	// batches whose Proc is proc.
+	Totals(ctx context.Context, proc string) (Totals, error)
+	// Describe names the storage, with no secret in it.
+	Describe() string
+}
+
+// Batch is a number of visits served by one process, stored as one record.
+type Batch struct {
+	ID   string    // unique: Proc + "-" + a sequence number
+	Proc string    // the process that served them: host and a random suffix
+	Host string    // the replica's hostname
+	N    int64     // how many visits
+	At   time.Time // when the batch left the process
+}
+
+// Totals are what storage can search now.
+type Totals struct {
+	Total int64
+	Hosts []HostCount
+	// Proc is the sum of the batches of the process Totals was asked about.
+	Proc int64
 }
 
 // Stats are the visit totals held by storage.
 type Stats struct {
 	Total int64       `json:"count"`
 	Hosts []HostCount `json:"hosts"`
-	// Pending is how many of this replica's visits are not yet stored.
+	// Pending is how many of this replica's visits storage has not
+	// acknowledged yet: visits answered in degraded form during an outage.
 	Pending int64 `json:"pending"`
 }
 
@@ -38,9 +79,12 @@ type HostCount struct {
 	Visits int64  `json:"visits"`
 }
 
-// Snapshot is what the page shows: totals as last seen, and whether storage
-// answered the last time it was asked.
+// Snapshot is what the page shows: totals, and whether they can be shown.
 type Snapshot struct {
 	Stats
 	Available bool
 }
+
+// MaxHosts bounds the per-host table: replicas come and go, and their
+// hostnames stay in the stored batches.
+const MaxHosts = 20

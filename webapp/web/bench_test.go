@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"tvs/webapp/memory"
 )
 
 // discard is a ResponseWriter that keeps nothing, so the benchmark measures
@@ -18,7 +17,7 @@ func (d *discard) WriteHeader(int)             {}
 
 // BenchmarkPage is the GET / hot path with the in-memory counter.
 func BenchmarkPage(b *testing.B) {
-	h := newHandler(b, "bench-host", memory.New("bench-host"))
+	h := newHandler(b, "bench-host", startRecorder(b, "bench-host"))
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"testing"
 
-	"tvs/webapp/memory"
 )
 
 // FuzzPaths sends arbitrary paths to /files and /api: no panic, no 5xx.
@@ -16,7 +15,7 @@ func FuzzPaths(f *testing.F) {
 	for _, s := range []string{"/files/tvs.css", "/files/../../etc/passwd", "/files/%2e%2e/x", "/api/stats", "/api/../files", "/api/whoami?x=<script>", "/files/\x00", "//", "/files/a/b/c"} {
 		f.Add(s)
 	}
-	h := newHandler(f, "h", memory.New("h"))
+	h := newHandler(f, "h", startRecorder(f, "h"))
 	f.Fuzz(func(t *testing.T, p string) {
 		for _, prefix := range []string{"/files/", "/api/", ""} {
 			u, err := url.Parse(prefix + p)

@@ -35,10 +35,14 @@ type pageBuffer struct{ bytes.Buffer }
 func (s *server) handlePage() http.HandlerFunc {
 	port := strconv.Itoa(s.info.Port)
 	return func(w http.ResponseWriter, r *http.Request) {
+		// A GET is a visit: answered once storage holds it, or, if storage
+		// does not acknowledge in time, in degraded form (COUNT: ----).
+		var snap visits.Snapshot
 		if r.Method == http.MethodGet {
-			s.counter.Visit()
+			snap = s.counter.Visit(r.Context())
+		} else {
+			snap = s.counter.Snapshot()
 		}
-		snap := s.counter.Snapshot()
 		data := pageData{
 			Host:      s.info.Host,
 			Port:      port,
@@ -131,20 +135,35 @@ func (s *server) handleReadyz() http.HandlerFunc {
 }
 
 func (s *server) handleWhoami() http.HandlerFunc {
+	// bucket is one non-empty bucket of the histogram of how long this
+	// replica's visits waited for storage: n visits waited at most le_us µs
+	// (and more than the previous bucket's bound).
+	type bucket struct {
+		LeMicros int64 `json:"le_us"`
+		N        int64 `json:"n"`
+	}
 	type whoami struct {
-		Host          string  `json:"host"`
-		Port          int     `json:"port"`
-		Version       string  `json:"version"`
-		Uptime        string  `json:"uptime"`
-		UptimeSeconds float64 `json:"uptime_seconds"`
-		Storage       string  `json:"storage"`
+		Host          string   `json:"host"`
+		Port          int      `json:"port"`
+		Version       string   `json:"version"`
+		Uptime        string   `json:"uptime"`
+		UptimeSeconds float64  `json:"uptime_seconds"`
+		Storage       string   `json:"storage"`
+		AckWait       []bucket `json:"ack_wait"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		up := s.now().Sub(s.info.Started)
+		bounds, counts := s.counter.Waits()
+		waits := []bucket{}
+		for i, n := range counts {
+			if n > 0 {
+				waits = append(waits, bucket{bounds[i], n})
+			}
+		}
 		writeJSON(w, http.StatusOK, whoami{
 			Host: s.info.Host, Port: s.info.Port, Version: s.info.Version,
 			Uptime: up.Round(time.Second).String(), UptimeSeconds: up.Seconds(),
-			Storage: s.counter.Describe(),
+			Storage: s.counter.Describe(), AckWait: waits,
 		})
 	}
 }

@@ -18,6 +18,23 @@ import (
 	"tvs/webapp/web"
 )
 
+// startRecorder counts in memory, as the webapp does with no ELASTIC_URL.
+func startRecorder(t testing.TB, host string) *visits.Recorder {
+	t.Helper()
+	r, err := visits.Start(memory.New(), visits.Options{Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
 func newHandler(t testing.TB, host string, c visits.Counter) http.Handler {
 	t.Helper()
 	info := web.Info{Host: host, Port: 8000, Version: "test", Started: time.Now().Add(-time.Minute)}
@@ -36,7 +53,7 @@ func get(t testing.TB, h http.Handler, method, target string, header ...string) 
 }
 
 func TestPageShowsHostPortCountAndQuote(t *testing.T) {
-	h := newHandler(t, "replica-1", memory.New("replica-1"))
+	h := newHandler(t, "replica-1", startRecorder(t, "replica-1"))
 	get(t, h, "GET", "/")
 	rec := get(t, h, "GET", "/")
 	body := rec.Body.String()
@@ -71,7 +88,7 @@ func TestPageShowsHostPortCountAndQuote(t *testing.T) {
 }
 
 func TestOnlyGetOfThePageCounts(t *testing.T) {
-	c := memory.New("h")
+	c := startRecorder(t, "h")
 	h := newHandler(t, "h", c)
 	for _, p := range []string{"/api/stats", "/api/whoami", "/healthz", "/readyz", "/files/tvs.css", "/nothing"} {
 		get(t, h, "GET", p)
@@ -87,17 +104,29 @@ func TestOnlyGetOfThePageCounts(t *testing.T) {
 	}
 }
 
-// down is a counter whose storage does not answer.
-type down struct{ *memory.Counter }
+// down is a storage that does not answer.
+type down struct{}
 
-func (down) Snapshot() visits.Snapshot   { return visits.Snapshot{} }
-func (down) Ready(context.Context) error { return errors.New("connection refused") }
-func (down) Stats(context.Context) (visits.Stats, error) {
-	return visits.Stats{}, errors.New("connection refused")
+func (down) Prepare(context.Context) error             { return errors.New("connection refused") }
+func (down) Store(context.Context, visits.Batch) error { return errors.New("connection refused") }
+func (down) Describe() string                          { return "down" }
+func (down) Totals(context.Context, string) (visits.Totals, error) {
+	return visits.Totals{}, errors.New("connection refused")
 }
 
 func TestDegradedPageWhenStorageIsDown(t *testing.T) {
-	h := newHandler(t, "h", down{memory.New("h")})
+	r, err := visits.Start(down{}, visits.Options{Host: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := r.Close(ctx); err == nil || !strings.Contains(err.Error(), "1 visits lost") {
+			t.Errorf("Close with storage down and 1 visit pending: %v", err)
+		}
+	}()
+	h := newHandler(t, "h", r)
 	rec := get(t, h, "GET", "/")
 	body := rec.Body.String()
 	if rec.Code != 200 || !strings.Contains(body, "COUNT: <b>----</b>") || !strings.Contains(body, "(database unavailable)") {
@@ -116,7 +145,7 @@ func TestDegradedPageWhenStorageIsDown(t *testing.T) {
 
 func TestHostnameIsEscaped(t *testing.T) {
 	host := `<script>alert("x")</script>`
-	c := memory.New(host)
+	c := startRecorder(t, host)
 	h := newHandler(t, host, c)
 	body := get(t, h, "GET", "/").Body.String()
 	if strings.Contains(body, "<script>") {
@@ -128,7 +157,7 @@ func TestHostnameIsEscaped(t *testing.T) {
 }
 
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
-	h := newHandler(t, "h", memory.New("h"))
+	h := newHandler(t, "h", startRecorder(t, "h"))
 	for _, tc := range []struct {
 		method, path string
 		code         int
@@ -148,7 +177,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 }
 
 func TestFilesAndTraversal(t *testing.T) {
-	h := newHandler(t, "h", memory.New("h"))
+	h := newHandler(t, "h", startRecorder(t, "h"))
 	for _, f := range []string{"/files/tvs.css", "/files/tvs.svg"} {
 		if rec := get(t, h, "GET", f); rec.Code != 200 || rec.Body.Len() == 0 {
 			t.Errorf("%s: %d", f, rec.Code)
@@ -174,7 +203,7 @@ func TestFilesAndTraversal(t *testing.T) {
 }
 
 func TestJSONAPI(t *testing.T) {
-	c := memory.New("h")
+	c := startRecorder(t, "h")
 	h := newHandler(t, "h", c)
 	get(t, h, "GET", "/")
 	var who struct {
@@ -182,10 +211,17 @@ func TestJSONAPI(t *testing.T) {
 		Port    int     `json:"port"`
 		Version string  `json:"version"`
 		Uptime  float64 `json:"uptime_seconds"`
+		AckWait []struct {
+			LeMicros int64 `json:"le_us"`
+			N        int64 `json:"n"`
+		} `json:"ack_wait"`
 	}
 	rec := get(t, h, "GET", "/api/whoami")
 	if err := json.Unmarshal(rec.Body.Bytes(), &who); err != nil || who.Host != "h" || who.Port != 8000 || who.Version != "test" || who.Uptime < 59 {
 		t.Errorf("whoami: %s (%v)", rec.Body, err)
+	}
+	if len(who.AckWait) != 1 || who.AckWait[0].N != 1 || who.AckWait[0].LeMicros <= 0 {
+		t.Errorf("whoami's ack_wait after one visit: %+v", who.AckWait)
 	}
 	var st visits.Stats
 	rec = get(t, h, "GET", "/api/stats")
@@ -198,7 +234,7 @@ func TestJSONAPI(t *testing.T) {
 }
 
 func TestConcurrentVisitsAreAllCounted(t *testing.T) {
-	c := memory.New("h")
+	c := startRecorder(t, "h")
 	srv := httptest.NewServer(newHandler(t, "h", c))
 	defer srv.Close()
 	const workers, each = 20, 50

@@ -1,6 +1,12 @@
 // Command esdouble serves the tvs test double of the Elasticsearch REST API
-// (package tvs/tests/esdouble) for the offline stack, on :9200 with its data
+// (package tvs/esdouble) for the offline stack, on :9200 with its data
 // in the esdata volume, as the real image would.
+//
+//	esdouble [-addr :9200] [-data DIR] [-write-latency 2ms]
+//
+// -write-latency (also ESDOUBLE_WRITE_LATENCY) adds that much to every
+// acknowledged write, to model a real node's indexing and fsync; off by
+// default.
 //
 // Its image has no shell and no curl, so the same binary, when invoked under
 // the name "curl", answers compose.yaml's storage healthcheck
@@ -23,7 +29,7 @@ import (
 	"syscall"
 	"time"
 
-	"tvs/tests/esdouble"
+	"tvs/esdouble"
 )
 
 func main() {
@@ -42,17 +48,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("esdouble", flag.ContinueOnError)
 	addr := fs.String("addr", ":9200", "address to listen on")
 	data := fs.String("data", "/usr/share/elasticsearch/data", "data directory")
+	latency := fs.Duration("write-latency", 0, "added to every acknowledged write, e.g. 2ms (default none)")
+	if v := os.Getenv("ESDOUBLE_WRITE_LATENCY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("invalid ESDOUBLE_WRITE_LATENCY %q: must be a duration like 2ms", v)
+		}
+		*latency = d
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("double", esdouble.Honesty)
-	srv, err := esdouble.New(*data)
+	srv, err := esdouble.New(*data, esdouble.Options{WriteLatency: *latency})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data)
+	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data, "write_latency", latency.String())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
 	select {

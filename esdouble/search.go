@@ -2,6 +2,7 @@ package esdouble
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -17,7 +18,8 @@ type searchRequest struct {
 }
 
 type aggRequest struct {
-	Sum *struct {
+	Filter map[string]json.RawMessage `json:"filter"`
+	Sum    *struct {
 		Field string `json:"field"`
 	} `json:"sum"`
 	Terms *struct {
@@ -49,24 +51,23 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req, true) {
 		return
 	}
-	for q := range req.Query {
-		if q != "match_all" {
-			writeError(w, http.StatusBadRequest, "illegal_argument_exception", unsupportedError("query "+q).Error(), nil)
-			return
-		}
-	}
-	docs, ok := s.store.docs(name)
+	docs, m, ok := s.store.searchable(name)
 	if !ok {
 		indexNotFound(w, name)
+		return
+	}
+	docs, err := query(req.Query, docs, m)
+	if err != nil {
+		writeSearchError(w, err)
 		return
 	}
 	aggs := req.Aggs
 	if aggs == nil {
 		aggs = req.Aggregations
 	}
-	aggResult, err := aggregate(aggs, docs)
+	aggResult, err := aggregate(aggs, docs, m)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", err.Error(), nil)
+		writeSearchError(w, err)
 		return
 	}
 
@@ -101,8 +102,51 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// aggregate computes the sum and terms aggregations over docs.
-func aggregate(aggs map[string]aggRequest, docs []doc) (map[string]any, error) {
+// query keeps the documents a query matches: match_all (the default) and
+// term on a keyword, numeric or boolean field.
+func query(q map[string]json.RawMessage, docs []doc, m mappings) ([]doc, error) {
+	for kind, body := range q {
+		switch kind {
+		case "match_all":
+		case "term":
+			var t map[string]json.RawMessage
+			if json.Unmarshal(body, &t) != nil || len(t) != 1 {
+				return nil, &mappingError{"parsing_exception", "[term] query malformed, no start_object after query name"}
+			}
+			for f, v := range t {
+				var full struct {
+					Value any `json:"value"`
+				}
+				var want any
+				if json.Unmarshal(v, &full) == nil && full.Value != nil {
+					want = full.Value
+				} else if json.Unmarshal(v, &want) != nil {
+					return nil, &mappingError{"parsing_exception", "[term] query malformed"}
+				}
+				typ, key, ok := m.resolve(f)
+				if !ok {
+					return []doc{}, nil // an unmapped field matches nothing
+				}
+				if typ == "text" {
+					return nil, unsupportedError("term query on the text field [" + f + "]")
+				}
+				var kept []doc
+				for _, d := range docs {
+					if fmt.Sprint(d.Source[key]) == fmt.Sprint(want) {
+						kept = append(kept, d)
+					}
+				}
+				docs = kept
+			}
+		default:
+			return nil, unsupportedError("query " + kind)
+		}
+	}
+	return docs, nil
+}
+
+// aggregate computes the sum, terms and filter aggregations over docs.
+func aggregate(aggs map[string]aggRequest, docs []doc, m mappings) (map[string]any, error) {
 	if len(aggs) == 0 {
 		return nil, nil
 	}
@@ -110,11 +154,29 @@ func aggregate(aggs map[string]aggRequest, docs []doc) (map[string]any, error) {
 	for name, a := range aggs {
 		switch {
 		case a.Sum != nil:
-			out[name] = map[string]any{"value": sum(docs, a.Sum.Field)}
-		case a.Terms != nil:
-			res, err := terms(a, docs)
+			v, err := sum(docs, a.Sum.Field, m)
 			if err != nil {
 				return nil, err
+			}
+			out[name] = map[string]any{"value": v}
+		case a.Terms != nil:
+			res, err := terms(a, docs, m)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = res
+		case a.Filter != nil:
+			matched, err := query(a.Filter, docs, m)
+			if err != nil {
+				return nil, err
+			}
+			res := map[string]any{"doc_count": len(matched)}
+			subs, err := aggregate(a.subAggs(), matched, m)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range subs {
+				res[k] = v
 			}
 			out[name] = res
 		default:
@@ -124,19 +186,52 @@ func aggregate(aggs map[string]aggRequest, docs []doc) (map[string]any, error) {
 	return out, nil
 }
 
-func sum(docs []doc, field string) float64 {
+// sum adds a numeric field; an unmapped field sums to 0, a field of
+// another type is refused, as in Elasticsearch.
+func sum(docs []doc, path string, m mappings) (float64, error) {
+	typ, key, ok := m.resolve(path)
+	if !ok {
+		return 0, nil
+	}
+	switch typ {
+	case "long", "integer", "short", "byte", "float", "double", "half_float", "scaled_float":
+	default:
+		return 0, &mappingError{"illegal_argument_exception",
+			fmt.Sprintf("Field [%s] of type [%s] is not supported for aggregation [sum]", path, typ)}
+	}
 	var total float64
 	for _, d := range docs {
-		switch v := d.Source[field].(type) {
-		case float64:
-			total += v
-		case string:
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				total += f
-			}
+		if f, ok := numeric(d.Source[key]); ok {
+			total += f
 		}
 	}
-	return total
+	return total, nil
+}
+
+// writeSearchError answers a search Elasticsearch would refuse: a 400 in
+// the shape of a failed search phase, whose root cause says why.
+func writeSearchError(w http.ResponseWriter, err error) {
+	var me *mappingError
+	var un unsupportedError
+	switch {
+	case errors.As(err, &un):
+		writeError(w, http.StatusBadRequest, "illegal_argument_exception", un.Error(), nil)
+	case errors.As(err, &me) && me.typ == "illegal_argument_exception":
+		writeJSON(w, http.StatusBadRequest, map[string]any{
+			"error": map[string]any{
+				"root_cause": []any{map[string]any{"type": me.typ, "reason": me.reason}},
+				"type":       "search_phase_execution_exception",
+				"reason":     "all shards failed",
+				"phase":      "query",
+				"caused_by":  map[string]any{"type": me.typ, "reason": me.reason},
+			},
+			"status": http.StatusBadRequest,
+		})
+	case errors.As(err, &me):
+		writeError(w, http.StatusBadRequest, me.typ, me.reason, nil)
+	default:
+		writeError(w, http.StatusInternalServerError, "io_exception", err.Error(), nil)
+	}
 }
 
 type bucket struct {
@@ -145,7 +240,12 @@ type bucket struct {
 	subs map[string]any
 }
 
-func terms(a aggRequest, docs []doc) (map[string]any, error) {
+func terms(a aggRequest, docs []doc, m mappings) (map[string]any, error) {
+	typ, key, mapped := m.resolve(a.Terms.Field)
+	if typ == "text" {
+		return nil, &mappingError{"illegal_argument_exception", fmt.Sprintf(
+			"Fielddata is disabled on [%s] in [index]. Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead.", a.Terms.Field)}
+	}
 	size := 10
 	if a.Terms.Size != nil {
 		size = *a.Terms.Size
@@ -153,8 +253,8 @@ func terms(a aggRequest, docs []doc) (map[string]any, error) {
 	byKey := map[string]*bucket{}
 	var buckets []*bucket
 	for _, d := range docs {
-		v, ok := d.Source[a.Terms.Field]
-		if !ok || v == nil {
+		v, ok := d.Source[key]
+		if !mapped || !ok || v == nil {
 			continue
 		}
 		key := fmt.Sprint(v)
@@ -167,13 +267,13 @@ func terms(a aggRequest, docs []doc) (map[string]any, error) {
 		b.docs = append(b.docs, d)
 	}
 	for _, b := range buckets {
-		subs, err := aggregate(a.subAggs(), b.docs)
+		subs, err := aggregate(a.subAggs(), b.docs, m)
 		if err != nil {
 			return nil, err
 		}
 		b.subs = subs
 	}
-	less, err := bucketOrder(a)
+	less, err := bucketOrder(a, m)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +297,7 @@ func terms(a aggRequest, docs []doc) (map[string]any, error) {
 
 // bucketOrder follows Elasticsearch's terms order: by _count (the default,
 // descending), by _key, or by a single-value sub-aggregation; ties by key.
-func bucketOrder(a aggRequest) (func(x, y *bucket) bool, error) {
+func bucketOrder(a aggRequest, m mappings) (func(x, y *bucket) bool, error) {
 	by, dir := "_count", "desc"
 	for k, v := range a.Terms.Order {
 		by, dir = k, v
@@ -221,7 +321,7 @@ func bucketOrder(a aggRequest) (func(x, y *bucket) bool, error) {
 			return nil, unsupportedError("order by [" + by + "], which is not a sum sub-aggregation,")
 		}
 		field := sub.Sum.Field
-		value = func(b *bucket) float64 { return sum(b.docs, field) }
+		value = func(b *bucket) float64 { v, _ := sum(b.docs, field, m); return v }
 	}
 	return func(x, y *bucket) bool {
 		vx, vy := value(x), value(y)

@@ -1,0 +1,541 @@
+package esdouble
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// store keeps indices and their documents in a directory: one folder per
+// index with meta.json (its mapping and refresh interval) and docs.jsonl
+// (one document a line, appended and fsynced before the write is
+// acknowledged, as Elasticsearch's translog is by default), and the index
+// templates in _index_templates/.
+//
+// Like Elasticsearch, it separates durability from visibility: a document
+// is stored (and readable by id) once acknowledged, but search sees only the
+// documents of the index's last refresh, which happens every
+// refresh_interval (1 s by default), or when asked for.
+type store struct {
+	dir string
+
+	mu        sync.Mutex
+	indices   map[string]*index
+	templates map[string]*template
+}
+
+type index struct {
+	Name            string          `json:"name"`
+	UUID            string          `json:"uuid"`
+	Mappings        mappings        `json:"mappings"`
+	RefreshInterval string          `json:"refresh_interval,omitempty"`
+	Settings        json.RawMessage `json:"settings,omitempty"`
+
+	interval    time.Duration // < 0: no periodic refresh
+	lastRefresh time.Time
+	visible     int           // docs[:visible] are what search sees
+	refreshed   chan struct{} // closed and replaced at each refresh
+	docs        []doc
+	ids         map[string]int
+	log         *wal
+}
+
+type doc struct {
+	ID     string         `json:"_id"`
+	Source map[string]any `json:"_source"`
+}
+
+// template is an index template: its mappings and settings apply to every
+// index created under a name that matches one of its patterns.
+type template struct {
+	Name     string   `json:"name"`
+	Patterns []string `json:"index_patterns"`
+	Priority int      `json:"priority"`
+	Template struct {
+		Settings json.RawMessage `json:"settings,omitempty"`
+		Mappings mappings        `json:"mappings"`
+	} `json:"template"`
+}
+
+// defaultRefresh is Elasticsearch's default index.refresh_interval.
+const defaultRefresh = time.Second
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s := &store{dir: dir, indices: map[string]*index{}, templates: map[string]*template{}}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || validIndexName(e.Name()) != "" {
+			continue
+		}
+		idx, err := s.load(e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("index %s: %w", e.Name(), err)
+		}
+		s.indices[idx.Name] = idx
+	}
+	tpls, _ := filepath.Glob(filepath.Join(dir, "_index_templates", "*.json"))
+	for _, p := range tpls {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", p, err)
+		}
+		t := &template{}
+		if err := json.Unmarshal(data, t); err != nil {
+			return nil, fmt.Errorf("template %s: %w", p, err)
+		}
+		s.templates[t.Name] = t
+	}
+	return s, nil
+}
+
+func (s *store) load(name string) (*index, error) {
+	meta, err := os.ReadFile(filepath.Join(s.dir, name, "meta.json"))
+	if err != nil {
+		return nil, err
+	}
+	idx := &index{}
+	if err := json.Unmarshal(meta, idx); err != nil {
+		return nil, err
+	}
+	if err := idx.init(); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(s.dir, name, "docs.jsonl"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var d doc
+		// A torn last line is a write that crashed before its fsync, so it
+		// was never acknowledged: skipping it loses nothing promised.
+		if json.Unmarshal(sc.Bytes(), &d) != nil {
+			continue
+		}
+		idx.add(d)
+	}
+	// Elasticsearch replays its translog and refreshes when a shard
+	// recovers: after a restart, everything stored is searchable.
+	idx.visible = len(idx.docs)
+	idx.log, err = openWAL(filepath.Join(s.dir, name, "docs.jsonl"))
+	return idx, err
+}
+
+func (idx *index) init() error {
+	idx.ids = map[string]int{}
+	idx.refreshed = make(chan struct{})
+	idx.lastRefresh = time.Now()
+	idx.interval = defaultRefresh
+	if idx.RefreshInterval != "" {
+		d, err := parseInterval(idx.RefreshInterval)
+		if err != nil {
+			return err
+		}
+		idx.interval = d
+	}
+	return nil
+}
+
+func (idx *index) add(d doc) {
+	idx.ids[d.ID] = len(idx.docs)
+	idx.docs = append(idx.docs, d)
+}
+
+// refresh makes every stored document visible to search, as a Lucene
+// refresh does. The caller holds the store's lock.
+func (idx *index) refresh(now time.Time) {
+	idx.lastRefresh = now
+	if idx.visible == len(idx.docs) {
+		return
+	}
+	idx.visible = len(idx.docs)
+	close(idx.refreshed)
+	idx.refreshed = make(chan struct{})
+}
+
+// errExists is returned when an index or document is already there.
+var errExists = errors.New("already exists")
+
+// errNoIndex is returned for an index that does not exist.
+var errNoIndex = errors.New("no such index")
+
+// createIndex creates an index with the given mappings and settings over
+// those of the matching index template, if any, as Elasticsearch does.
+func (s *store) createIndex(name string, m mappings, settings json.RawMessage) (*index, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.createIndexLocked(name, m, settings)
+}
+
+func (s *store) createIndexLocked(name string, m mappings, settings json.RawMessage) (*index, error) {
+	if idx, ok := s.indices[name]; ok {
+		return idx, errExists
+	}
+	idx := &index{Name: name, UUID: newUUID()}
+	refresh := ""
+	if t := s.templateFor(name); t != nil {
+		idx.Mappings = t.Template.Mappings.clone()
+		refresh = refreshSetting(t.Template.Settings)
+	}
+	if err := idx.Mappings.merge(m); err != nil {
+		return nil, err
+	}
+	if r := refreshSetting(settings); r != "" {
+		refresh = r
+	}
+	if refresh != "" {
+		if _, err := parseInterval(refresh); err != nil {
+			return nil, err
+		}
+	}
+	idx.RefreshInterval = refresh
+	if err := idx.init(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.dir, name)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	if err := s.saveMeta(idx); err != nil {
+		return nil, err
+	}
+	var err error
+	if idx.log, err = openWAL(filepath.Join(dir, "docs.jsonl")); err != nil {
+		return nil, err
+	}
+	s.indices[name] = idx
+	return idx, nil
+}
+
+func (s *store) saveMeta(idx *index) error {
+	meta, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	return writeFileSync(filepath.Join(s.dir, idx.Name, "meta.json"), meta)
+}
+
+// templateFor returns the template of the highest priority whose patterns
+// match name, or nil.
+func (s *store) templateFor(name string) *template {
+	var best *template
+	for _, t := range s.templates {
+		for _, p := range t.Patterns {
+			if ok, _ := filepath.Match(p, name); ok && (best == nil || t.Priority > best.Priority) {
+				best = t
+			}
+		}
+	}
+	return best
+}
+
+func (s *store) putTemplate(t *template) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, "_index_templates")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := writeFileSync(filepath.Join(dir, t.Name+".json"), data); err != nil {
+		return err
+	}
+	s.templates[t.Name] = t
+	return nil
+}
+
+func (s *store) deleteTemplate(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.templates[name]; !ok {
+		return false
+	}
+	delete(s.templates, name)
+	_ = os.Remove(filepath.Join(s.dir, "_index_templates", name+".json"))
+	return true
+}
+
+func (s *store) deleteIndex(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return false
+	}
+	idx.log.close()
+	delete(s.indices, name)
+	_ = os.RemoveAll(filepath.Join(s.dir, name))
+	return true
+}
+
+// putMapping adds fields to an index's mapping; a field may not change type.
+func (s *store) putMapping(name string, m mappings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return errNoIndex
+	}
+	next := idx.Mappings.clone()
+	if err := next.merge(m); err != nil {
+		return err
+	}
+	idx.Mappings = next
+	return s.saveMeta(idx)
+}
+
+// created is what createDoc tells about a stored document.
+type created struct {
+	index   *index
+	seq     int
+	autoNew bool // the write created the index
+}
+
+// createDoc stores a document under id unless one is there, and returns
+// once it is on disk. Like Elasticsearch, it creates a missing index
+// (with the matching template's mapping, or a dynamic one) and maps new
+// fields dynamically unless the mapping is strict.
+func (s *store) createDoc(name, id string, source map[string]any) (created, error) {
+	s.mu.Lock()
+	idx, ok := s.indices[name]
+	var c created
+	if !ok {
+		var err error
+		if idx, err = s.createIndexLocked(name, mappings{}, nil); err != nil {
+			s.mu.Unlock()
+			return c, err
+		}
+		c.autoNew = true
+	}
+	c.index = idx
+	if _, ok := idx.ids[id]; ok {
+		s.mu.Unlock()
+		return c, errExists
+	}
+	added, err := idx.Mappings.admit(source)
+	if err != nil {
+		s.mu.Unlock()
+		return c, err
+	}
+	if added {
+		if err := s.saveMeta(idx); err != nil {
+			s.mu.Unlock()
+			return c, err
+		}
+	}
+	d := doc{ID: id, Source: source}
+	line, err := json.Marshal(d)
+	if err != nil {
+		s.mu.Unlock()
+		return c, err
+	}
+	pos, err := idx.log.append(line)
+	if err != nil {
+		s.mu.Unlock()
+		return c, err
+	}
+	idx.add(d)
+	c.seq = len(idx.docs) - 1
+	log := idx.log
+	s.mu.Unlock()
+	// The fsync happens outside the lock, and one fsync covers every write
+	// appended before it (a group commit, as Elasticsearch's translog does).
+	return c, log.syncTo(pos)
+}
+
+// waitVisible returns once search sees the document at seq, as
+// refresh=wait_for does, or when done is closed.
+func (s *store) waitVisible(idx *index, seq int, done <-chan struct{}) {
+	for {
+		s.mu.Lock()
+		if idx.visible > seq || s.indices[idx.Name] != idx {
+			s.mu.Unlock()
+			return
+		}
+		ch := idx.refreshed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			return
+		}
+	}
+}
+
+// refreshNow refreshes an index at once (refresh=true, or POST _refresh).
+func (s *store) refreshNow(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if ok {
+		idx.refresh(time.Now())
+	}
+	return ok
+}
+
+// refreshDue refreshes every index whose refresh interval has passed.
+func (s *store) refreshDue(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, idx := range s.indices {
+		if idx.interval >= 0 && now.Sub(idx.lastRefresh) >= idx.interval {
+			idx.refresh(now)
+		}
+	}
+}
+
+// getDoc reads a document by id in real time: unlike search, it sees
+// documents that no refresh has made visible yet.
+func (s *store) getDoc(name, id string) (doc, int, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return doc{}, 0, false, errNoIndex
+	}
+	i, ok := idx.ids[id]
+	if !ok {
+		return doc{}, 0, false, nil
+	}
+	return idx.docs[i], i, true, nil
+}
+
+// searchable returns a copy of what search sees of an index: the documents
+// of its last refresh, and its mapping.
+func (s *store) searchable(name string) ([]doc, mappings, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return nil, mappings{}, false
+	}
+	return append([]doc(nil), idx.docs[:idx.visible]...), idx.Mappings.clone(), true
+}
+
+func (s *store) mapping(name string) (mappings, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return mappings{}, false
+	}
+	return idx.Mappings.clone(), true
+}
+
+func (s *store) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, idx := range s.indices {
+		idx.log.close()
+	}
+}
+
+// wal is an index's append-only document log. Writers append under the
+// store's lock and then wait for an fsync that covers their line; one fsync
+// serves every line appended before it started.
+type wal struct {
+	f *os.File
+
+	appended atomic.Int64 // lines written (appends are ordered by the store's lock)
+	mu       sync.Mutex   // held during an fsync
+	synced   int64        // lines known to be on disk (under mu)
+}
+
+func openWAL(path string) (*wal, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return &wal{f: f}, nil
+}
+
+// append writes one line and returns its position for syncTo. The caller
+// holds the store's lock, which orders appends.
+func (w *wal) append(line []byte) (int64, error) {
+	if _, err := w.f.Write(append(line, '\n')); err != nil {
+		return 0, err
+	}
+	return w.appended.Add(1), nil
+}
+
+// syncTo returns once the line at pos is on disk.
+func (w *wal) syncTo(pos int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.synced >= pos {
+		return nil
+	}
+	upto := w.appended.Load()
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	w.synced = upto
+	return nil
+}
+
+func (w *wal) close() { w.f.Close() }
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return strings.TrimRight(base64.URLEncoding.EncodeToString(b), "=")[:22]
+}
+
+// validIndexName applies Elasticsearch's index name rules and returns why a
+// name breaks them, or "" when it is valid. It also keeps names safe as
+// folder names.
+func validIndexName(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "must not be empty, '.' or '..'"
+	case strings.ToLower(name) != name:
+		return "must be lowercase"
+	case strings.ContainsAny(name, `\/*?"<>| ,#:`):
+		return `must not contain the following characters [ , ", *, \, <, |, ,, >, /, ?, #, :]`
+	case strings.HasPrefix(name, "-") || strings.HasPrefix(name, "_") || strings.HasPrefix(name, "+"):
+		return "must not start with '_', '-', or '+'"
+	case len(name) > 255:
+		return "index name is too long"
+	}
+	return ""
+}

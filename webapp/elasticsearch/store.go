@@ -1,0 +1,257 @@
+// Package elasticsearch is a visits.Store in Elasticsearch: one document per
+// batch of visits, created with _create under the batch's unique id, so a
+// batch sent again after a lost answer is refused with 409 (already there)
+// instead of stored twice. The totals are aggregations over the batches.
+//
+// Why not tvsapp's design (one document incremented by a scripted _update
+// with retry_on_conflict=8)? Under contention from several replicas the
+// retries run out and increments are lost; batches never conflict.
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"tvs/webapp/visits"
+)
+
+// DefaultIndex is the index that holds the visit batches.
+const DefaultIndex = "tvs-visits"
+
+// Config says where storage is.
+type Config struct {
+	// URL is Elasticsearch's base URL; user:password@ in it becomes basic
+	// authentication and is never shown.
+	URL   string
+	Index string // DefaultIndex when empty
+	// CallTimeout bounds the wait for an answer's headers (default 5 s).
+	CallTimeout time.Duration
+}
+
+// Store is a visits.Store over Elasticsearch's REST API.
+type Store struct {
+	index    string
+	client   esapi.Transport
+	redacted string // the URL with its password replaced by xxxxx
+}
+
+var _ visits.Store = (*Store)(nil)
+
+// New returns a store for the Elasticsearch at cfg.URL. It does not contact
+// it: a replica starts even when storage is down.
+func New(cfg Config) (*Store, error) {
+	if cfg.Index == "" {
+		cfg.Index = DefaultIndex
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 5 * time.Second
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, errors.New("elasticsearch URL does not parse") // no detail: it may hold a password
+	}
+	redacted := u.Redacted()
+	// The credentials go to basic authentication, and the URL the client
+	// keeps (and may print in its errors) has none.
+	bare := *u
+	bare.User = nil
+	opts := []elastictransport.Option{
+		elastictransport.WithURLs(&bare),
+		// The client's own retries cover a node that restarts or is busy;
+		// a longer outage is covered by the recorder trying the batch again.
+		elastictransport.WithRetry(3, 429, 502, 503, 504),
+		elastictransport.WithRetryBackoff(func(attempt int) time.Duration { return time.Duration(attempt) * 100 * time.Millisecond }),
+		elastictransport.WithTransport(&http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			ResponseHeaderTimeout: cfg.CallTimeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+		}),
+	}
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		opts = append(opts, elastictransport.WithBasicAuth(u.User.Username(), pw))
+	}
+	// go-elasticsearch's request types over its transport, rather than its
+	// client: the client links every API of Elasticsearch, and with
+	// html/template's reflection that alone made the binary 23 MB, not 8.
+	client, err := elastictransport.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client for %s: %w", redacted, err)
+	}
+	return &Store{index: cfg.Index, client: client, redacted: redacted}, nil
+}
+
+// Describe names the storage, its password (if any) redacted.
+func (s *Store) Describe() string { return "elasticsearch " + s.redacted }
+
+// mappings are the batches' fields; strict, so a typo is an error, not a
+// new field.
+const mappings = `{"dynamic": "strict", "properties": {
+  "host": {"type": "keyword"},
+  "proc": {"type": "keyword"},
+  "n":    {"type": "long"},
+  "at":   {"type": "date"}
+}}`
+
+// Prepare puts the index template (so that an index deleted while the
+// webapp runs comes back, on the next write, with the right mapping rather
+// than a dynamic one), creates the index, and adds the proc field to an
+// index made by an older tvs. Every step is idempotent, and every replica
+// takes them at start.
+func (s *Store) Prepare(ctx context.Context) error {
+	template := `{"index_patterns": ["` + s.index + `"], "priority": 200, "template": {
+	  "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+	  "mappings": ` + mappings + `}}`
+	res, err := esapi.IndicesPutIndexTemplateRequest{Name: s.index, Body: strings.NewReader(template)}.Do(ctx, s.client)
+	if err := done(res, err, "put index template "+s.index); err != nil {
+		return err
+	}
+	res, err = esapi.IndicesCreateRequest{
+		Index: s.index, Body: strings.NewReader(`{"mappings": ` + mappings + `}`),
+	}.Do(ctx, s.client)
+	err = done(res, err, "create index "+s.index)
+	if err != nil && !strings.Contains(err.Error(), "resource_already_exists_exception") {
+		return err
+	}
+	res, err = esapi.IndicesPutMappingRequest{
+		Index: []string{s.index}, Body: strings.NewReader(`{"properties": {"proc": {"type": "keyword"}}}`),
+	}.Do(ctx, s.client)
+	return done(res, err, "add field proc to "+s.index)
+}
+
+// Store creates the batch's document. It does not ask for a refresh:
+// Elasticsearch acknowledges a write once it is in the translog (fsynced
+// by default), which is durability; when searches see it is the recorder's
+// concern.
+func (s *Store) Store(ctx context.Context, b visits.Batch) error {
+	body, err := json.Marshal(map[string]any{"host": b.Host, "proc": b.Proc, "n": b.N, "at": b.At.Format(time.RFC3339Nano)})
+	if err != nil {
+		return err
+	}
+	res, err := esapi.CreateRequest{Index: s.index, DocumentID: b.ID, Body: bytes.NewReader(body)}.Do(ctx, s.client)
+	if err == nil && res.StatusCode == http.StatusConflict {
+		// An earlier try of this very batch was stored, its answer lost.
+		drain(res)
+		return nil
+	}
+	return done(res, err, "create "+b.ID)
+}
+
+var searchBody = fmt.Sprintf(`{
+  "size": 0,
+  "track_total_hits": false,
+  "aggs": {
+    "visits": {"sum": {"field": "n"}},
+    "hosts": {
+      "terms": {"field": "host", "size": %d, "order": {"visits": "desc"}},
+      "aggs": {"visits": {"sum": {"field": "n"}}}
+    },
+    "proc": {"filter": {"term": {"proc": "%%s"}}, "aggs": {"visits": {"sum": {"field": "n"}}}}
+  }
+}`, visits.MaxHosts)
+
+type sumAgg struct {
+	Value float64 `json:"value"`
+}
+
+type searchResult struct {
+	Aggregations struct {
+		Visits sumAgg `json:"visits"`
+		Hosts  struct {
+			Buckets []struct {
+				Key    string `json:"key"`
+				Visits sumAgg `json:"visits"`
+			} `json:"buckets"`
+		} `json:"hosts"`
+		Proc struct {
+			Visits sumAgg `json:"visits"`
+		} `json:"proc"`
+	} `json:"aggregations"`
+}
+
+// Totals sums every batch search sees, per host and for proc. A missing
+// index holds nothing: its totals are zero (the next write recreates it).
+func (s *Store) Totals(ctx context.Context, proc string) (visits.Totals, error) {
+	procJSON, _ := json.Marshal(proc)
+	body := fmt.Sprintf(searchBody, strings.Trim(string(procJSON), `"`))
+	res, err := esapi.SearchRequest{Index: []string{s.index}, Body: strings.NewReader(body)}.Do(ctx, s.client)
+	if err == nil && res.StatusCode == http.StatusNotFound {
+		drain(res)
+		return visits.Totals{}, nil
+	}
+	if err := check(res, err, "read totals"); err != nil {
+		return visits.Totals{}, err
+	}
+	defer drain(res)
+	var r searchResult
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		return visits.Totals{}, fmt.Errorf("read totals: decode: %w", err)
+	}
+	t := visits.Totals{Total: int64(r.Aggregations.Visits.Value), Proc: int64(r.Aggregations.Proc.Visits.Value)}
+	for _, b := range r.Aggregations.Hosts.Buckets {
+		t.Hosts = append(t.Hosts, visits.HostCount{Host: b.Key, Visits: int64(b.Visits.Value)})
+	}
+	return t, nil
+}
+
+// done is check for a call whose answer's body is not needed.
+func done(res *esapi.Response, err error, what string) error {
+	if err := check(res, err, what); err != nil {
+		return err
+	}
+	drain(res)
+	return nil
+}
+
+// check turns a call's outcome into an error naming what was tried. The
+// body of an answer it fails is drained; a successful one's is left for
+// the caller to read and drain.
+func check(res *esapi.Response, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if res.IsError() {
+		defer drain(res)
+		return fmt.Errorf("%s: %s", what, errorReason(res))
+	}
+	// The official client refuses a server that does not say it is
+	// Elasticsearch; esapi alone does not check.
+	if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		drain(res)
+		return fmt.Errorf("%s: the server did not identify itself as Elasticsearch (no X-Elastic-Product header)", what)
+	}
+	return nil
+}
+
+// errorReason returns Elasticsearch's error type and reason, or the status.
+func errorReason(res *esapi.Response) string {
+	var e struct {
+		Error struct {
+			Type   string `json:"type"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&e); err != nil || e.Error.Type == "" {
+		return res.Status()
+	}
+	return fmt.Sprintf("%s: %s: %s", res.Status(), e.Error.Type, e.Error.Reason)
+}
+
+// drain reads the rest of the body so the connection can be reused.
+func drain(res *esapi.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+}

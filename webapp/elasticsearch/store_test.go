@@ -1,0 +1,268 @@
+package elasticsearch_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tvs/esdouble"
+	"tvs/webapp/elasticsearch"
+	"tvs/webapp/visits"
+)
+
+// These tests run the store against esdouble, the Elasticsearch API double
+// (with Elasticsearch's refresh: search sees a write up to 1 s later),
+// since these machines cannot run Elasticsearch itself.
+
+type double struct {
+	*esdouble.Server
+	url  string
+	auth atomic.Value // the last Authorization header seen
+}
+
+func newDouble(t *testing.T) *double {
+	t.Helper()
+	s, err := esdouble.New(t.TempDir(), esdouble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &double{Server: s}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.auth.Store(r.Header.Get("Authorization"))
+		s.ServeHTTP(w, r)
+	}))
+	d.url = srv.URL
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	return d
+}
+
+func (d *double) call(t *testing.T, method, path, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, d.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func newStore(t *testing.T, url string) *elasticsearch.Store {
+	t.Helper()
+	s, err := elasticsearch.New(elasticsearch.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func startRecorder(t *testing.T, s visits.Store, host string) *visits.Recorder {
+	t.Helper()
+	r, err := visits.Start(s, visits.Options{Host: host, ReadEvery: 50 * time.Millisecond, AckTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func closeOK(t *testing.T, rs ...*visits.Recorder) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, r := range rs {
+		if err := r.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// totalsEventually polls until search sees want visits (after a refresh).
+func totalsEventually(t *testing.T, s *elasticsearch.Store, proc string, want int64) visits.Totals {
+	t.Helper()
+	var tot visits.Totals
+	var err error
+	eventually(t, 5*time.Second, fmt.Sprint("search sees ", want, " visits"), func() bool {
+		tot, err = s.Totals(context.Background(), proc)
+		return err == nil && tot.Total == want
+	})
+	return tot
+}
+
+// A batch stored twice (its first answer lost) counts once: the second
+// _create gets 409, which the store takes as "stored".
+func TestStoringABatchTwiceCountsItOnce(t *testing.T) {
+	d := newDouble(t)
+	s := newStore(t, d.url)
+	ctx := context.Background()
+	if err := s.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := visits.Batch{ID: "p1-1", Proc: "p1", Host: "a", N: 5, At: time.Now()}
+	for i := range 2 {
+		if err := s.Store(ctx, b); err != nil {
+			t.Fatalf("store #%d: %v", i+1, err)
+		}
+	}
+	if err := s.Store(ctx, visits.Batch{ID: "p2-1", Proc: "p2", Host: "b", N: 2, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tot := totalsEventually(t, s, "p1", 7)
+	if tot.Proc != 5 || len(tot.Hosts) != 2 || tot.Hosts[0] != (visits.HostCount{Host: "a", Visits: 5}) {
+		t.Fatalf("totals: %+v, want p1's 5 and hosts a=5 first", tot)
+	}
+}
+
+// Replicas counting at once through one storage: every visit is stored
+// once, and each replica's count is exact.
+func TestReplicasCountExactlyUnderContention(t *testing.T) {
+	d := newDouble(t)
+	rs := []*visits.Recorder{
+		startRecorder(t, newStore(t, d.url), "r1"),
+		startRecorder(t, newStore(t, d.url), "r2"),
+		startRecorder(t, newStore(t, d.url), "r3"),
+	}
+	const goroutines, each = 30, 100
+	var wg sync.WaitGroup
+	var degraded atomic.Int64
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if !rs[g%3].Visit(context.Background()).Available {
+					degraded.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	closeOK(t, rs...)
+	check := newStore(t, d.url)
+	tot := totalsEventually(t, check, "", goroutines*each)
+	t.Logf("%d visits through 3 replicas in %d batches, %d answered without a count; per host %v",
+		goroutines*each, d.Documents(elasticsearch.DefaultIndex), degraded.Load(), tot.Hosts)
+	for _, h := range tot.Hosts {
+		if h.Visits != goroutines*each/3 {
+			t.Errorf("%s: %d, want %d", h.Host, h.Visits, goroutines*each/3)
+		}
+	}
+	if degraded.Load() != 0 {
+		t.Errorf("%d visits answered without a count while storage was up", degraded.Load())
+	}
+}
+
+// Someone deletes the index while the webapp runs: the next write
+// recreates it through the index template, with the right mapping (a
+// dynamic one would make host a text field, and the per-host totals fail).
+func TestIndexDeletedWhileRunning(t *testing.T) {
+	d := newDouble(t)
+	s := newStore(t, d.url)
+	r := startRecorder(t, s, "r1")
+	defer closeOK(t, r)
+	for range 3 {
+		r.Visit(context.Background())
+	}
+	totalsEventually(t, s, "", 3)
+	if code := d.call(t, http.MethodDelete, "/"+elasticsearch.DefaultIndex, ""); code != 200 {
+		t.Fatalf("delete index: %d", code)
+	}
+	for range 4 {
+		if !r.Visit(context.Background()).Available {
+			t.Fatal("a visit after the index was deleted was not stored")
+		}
+	}
+	tot := totalsEventually(t, s, "", 4)
+	if len(tot.Hosts) != 1 || tot.Hosts[0].Visits != 4 {
+		t.Fatalf("per-host totals after the index came back: %+v", tot)
+	}
+	eventually(t, 5*time.Second, "ready", func() bool { return r.Ready(context.Background()) == nil })
+}
+
+// An index made by an earlier tvs has no proc field, and a strict mapping:
+// Prepare adds the field, and batches are stored.
+func TestPrepareUpgradesAnOlderIndex(t *testing.T) {
+	d := newDouble(t)
+	old := `{"mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"n":{"type":"long"},"at":{"type":"date"}}}}`
+	if code := d.call(t, http.MethodPut, "/"+elasticsearch.DefaultIndex, old); code != 200 {
+		t.Fatalf("create the old index: %d", code)
+	}
+	s := newStore(t, d.url)
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store(context.Background(), visits.Batch{ID: "p-1", Proc: "p", Host: "h", N: 2, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if tot := totalsEventually(t, s, "p", 2); tot.Proc != 2 {
+		t.Fatalf("totals: %+v", tot)
+	}
+}
+
+// With no index yet, the totals are zero, not an error.
+func TestTotalsOfAMissingIndexAreZero(t *testing.T) {
+	d := newDouble(t)
+	tot, err := newStore(t, d.url).Totals(context.Background(), "p")
+	if err != nil || tot.Total != 0 {
+		t.Fatalf("totals with no index: %+v, %v", tot, err)
+	}
+}
+
+// A password in the URL authenticates, and is shown nowhere: not in
+// Describe, not in the errors of a storage that does not answer.
+func TestPasswordIsUsedButNeverShown(t *testing.T) {
+	d := newDouble(t)
+	u, _ := url.Parse(d.url)
+	u.User = url.UserPassword("tvs", "s3cret")
+	s := newStore(t, u.String())
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.auth.Load(), "Basic "+base64.StdEncoding.EncodeToString([]byte("tvs:s3cret")); got != want {
+		t.Errorf("Authorization = %q, want basic authentication with the URL's credentials", got)
+	}
+	if desc := s.Describe(); strings.Contains(desc, "s3cret") || !strings.Contains(desc, "tvs:xxxxx@") {
+		t.Errorf("Describe() = %q", desc)
+	}
+	dead := newStore(t, "http://tvs:s3cret@127.0.0.1:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, err := range []error{dead.Prepare(ctx), dead.Store(ctx, visits.Batch{ID: "x-1", N: 1}), func() error { _, err := dead.Totals(ctx, "x"); return err }()} {
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error from an unreachable storage: %v", err)
+		}
+	}
+}
+
+// A server that does not say it is Elasticsearch is refused, as the
+// official client refuses it.
+func TestRefusesAServerThatIsNotElasticsearch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"acknowledged":true}`)
+	}))
+	defer srv.Close()
+	err := newStore(t, srv.URL).Prepare(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "X-Elastic-Product") {
+		t.Fatalf("Prepare against a non-Elasticsearch server: %v", err)
+	}
+}

@@ -1,0 +1,442 @@
+package visits
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Options tune a Recorder. Zero values take the defaults.
+type Options struct {
+	// Host is this replica's hostname, stored with each batch.
+	Host string
+	// AckTimeout is how long a visit waits for storage to acknowledge it
+	// before its page is answered in degraded form (default 1 s).
+	AckTimeout time.Duration
+	// ReadEvery is how often the totals of all replicas are read (default
+	// 1 s, Elasticsearch's refresh interval: reading faster shows nothing new).
+	ReadEvery time.Duration
+	// CallTimeout bounds each call to storage (default 5 s).
+	CallTimeout time.Duration
+	// MaxBatch bounds how many visits one batch holds (default 1000).
+	MaxBatch int64
+	Logger   *slog.Logger
+}
+
+// Recorder counts visits through a Store; see Start.
+//
+// One goroutine writes: it sends the visits that arrived as one batch,
+// and as soon as storage answers, the next batch with every visit that
+// arrived meanwhile, so a visit waits for at most about two writes, and
+// the busier the replica the larger its batches. A batch keeps its id
+// until storage acknowledges it, so a retry can never store it twice.
+// Another goroutine reads the totals every ReadEvery.
+type Recorder struct {
+	store Store
+	opts  Options
+	proc  string // this process: batch ids are proc-1, proc-2, ...
+	log   *slog.Logger
+	waits histogram
+
+	wake     chan struct{}   // a visit arrived (buffered, 1)
+	stop     chan struct{}   // closed by Close
+	stopped  context.Context // done when Close is called: ends the reader's call
+	unstop   context.CancelFunc
+	closeCtx context.Context
+	wrote    chan struct{} // closed when the writer has returned
+	read     chan struct{} // closed when the reader has returned
+	closeErr error         // set by the writer before it closes wrote
+
+	mu       sync.Mutex
+	recorded int64         // visits recorded: visit number k is the k-th
+	acked    int64         // visits 1..acked are stored
+	changed  chan struct{} // closed and replaced when acked or writeErr change
+	writeErr error         // why the last write failed; nil once one succeeds
+	readErr  error         // why the last read failed
+	others   int64         // other processes' visits seen by the last read
+	ownSeen  int64         // this process's visits seen by the last read
+	hosts    []HostCount   // per host, as of the last read
+}
+
+// errNotYet is the state before storage has been reached.
+var errNotYet = errors.New("storage not contacted yet")
+
+// Start returns a Recorder over store and starts its goroutines; Close
+// stops them.
+func Start(store Store, opts Options) (*Recorder, error) {
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = time.Second
+	}
+	if opts.ReadEvery <= 0 {
+		opts.ReadEvery = time.Second
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 5 * time.Second
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	suffix := make([]byte, 6)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, fmt.Errorf("process id for batch ids: %w", err)
+	}
+	stopped, unstop := context.WithCancel(context.Background())
+	r := &Recorder{
+		stopped:  stopped,
+		unstop:   unstop,
+		store:    store,
+		opts:     opts,
+		proc:     opts.Host + "-" + hex.EncodeToString(suffix),
+		log:      opts.Logger,
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		wrote:    make(chan struct{}),
+		read:     make(chan struct{}),
+		changed:  make(chan struct{}),
+		writeErr: errNotYet,
+		readErr:  errNotYet,
+	}
+	go r.writer()
+	go r.reader()
+	return r, nil
+}
+
+// Describe names the storage.
+func (r *Recorder) Describe() string { return r.store.Describe() }
+
+// Visit records one visit and waits, at most AckTimeout, until storage
+// has acknowledged it. When storage is known to be down it does not wait:
+// the visit stays pending and is stored when storage returns.
+func (r *Recorder) Visit(ctx context.Context) Snapshot {
+	start := time.Now()
+	r.mu.Lock()
+	r.recorded++
+	mine := r.recorded
+	down := r.writeErr != nil && r.writeErr != errNotYet
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	if !down {
+		r.waitAcked(ctx, mine)
+	}
+	r.waits.add(time.Since(start))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snapshotLocked()
+	s.Available = r.acked >= mine
+	return s
+}
+
+// waitAcked returns when visit number mine is stored, when a write fails,
+// or after AckTimeout.
+func (r *Recorder) waitAcked(ctx context.Context, mine int64) {
+	timer := time.NewTimer(r.opts.AckTimeout)
+	defer timer.Stop()
+	for {
+		r.mu.Lock()
+		done := r.acked >= mine || (r.writeErr != nil && r.writeErr != errNotYet)
+		changed := r.changed
+		r.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Snapshot returns the totals as last read plus this process's visits
+// stored since; Available when storage answered the last write and read.
+func (r *Recorder) Snapshot() Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snapshotLocked()
+	s.Available = r.writeErr == nil && r.readErr == nil
+	return s
+}
+
+// snapshotLocked: the total is every other process's visit that search
+// saw, plus every visit of this one that storage acknowledged, whether
+// search sees it yet or not. So a replica's page includes its visitor's
+// own visit, counts none twice, and never goes down.
+func (r *Recorder) snapshotLocked() Snapshot {
+	s := Snapshot{}
+	s.Total = r.others + r.acked
+	s.Pending = r.recorded - r.acked
+	s.Hosts = addToHost(r.hosts, r.opts.Host, r.acked-r.ownSeen)
+	return s
+}
+
+// addToHost returns a copy of hosts with n more visits for host.
+func addToHost(hosts []HostCount, host string, n int64) []HostCount {
+	out := make([]HostCount, 0, len(hosts)+1)
+	found := false
+	for _, h := range hosts {
+		if h.Host == host {
+			h.Visits += max(n, 0)
+			found = true
+		}
+		out = append(out, h)
+	}
+	if !found && n > 0 {
+		out = append(out, HostCount{Host: host, Visits: n})
+	}
+	return out
+}
+
+// Ready returns nil when storage answered the last write and read.
+func (r *Recorder) Ready(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.writeErr != nil {
+		return r.writeErr
+	}
+	return r.readErr
+}
+
+// Stats reads the totals from storage now.
+func (r *Recorder) Stats(ctx context.Context) (Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	t, err := r.store.Totals(ctx, r.proc)
+	if err != nil {
+		return Stats{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Total: t.Total, Hosts: t.Hosts, Pending: r.recorded - r.acked}, nil
+}
+
+// Waits returns how long visits waited in Visit: the bounds of the
+// histogram's buckets, in microseconds, and how many visits fell in each.
+func (r *Recorder) Waits() (boundsMicros []int64, counts []int64) { return r.waits.snapshot() }
+
+// Close stops taking visits into new batches and stores what is pending,
+// trying until ctx is done. What could not be stored is counted in the
+// error: those visits are lost.
+func (r *Recorder) Close(ctx context.Context) error {
+	select {
+	case <-r.stop:
+		return errors.New("recorder already closed")
+	default:
+	}
+	r.closeCtx = ctx // read by the writer after it sees stop closed
+	close(r.stop)
+	r.unstop()
+	<-r.read
+	<-r.wrote // the writer's calls are bounded by ctx
+	return r.closeErr
+}
+
+// writer is the one goroutine that writes to storage.
+func (r *Recorder) writer() {
+	defer close(r.wrote)
+	w := &batchWriter{r: r}
+	backoff := newBackoff()
+	for {
+		select {
+		case <-r.stop:
+			r.closeErr = w.drain(r.closeCtx)
+			return
+		default:
+		}
+		if w.prepared && !w.havePending() {
+			select {
+			case <-r.wake:
+			case <-r.stop:
+			}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.CallTimeout)
+		err := w.step(ctx)
+		cancel()
+		if err == nil {
+			backoff.reset()
+			continue
+		}
+		select {
+		case <-time.After(backoff.next()):
+		case <-r.stop:
+		}
+	}
+}
+
+// batchWriter is the writer goroutine's own state.
+type batchWriter struct {
+	r        *Recorder
+	seq      int64
+	inflight *Batch // sent, not acknowledged: sent again with the same id
+	prepared bool
+}
+
+func (w *batchWriter) havePending() bool {
+	if w.inflight != nil {
+		return true
+	}
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	return w.r.recorded > w.r.acked
+}
+
+// step prepares storage if it has to, then stores one batch: the one in
+// flight, or a new one with every visit that arrived since the last.
+func (w *batchWriter) step(ctx context.Context) error {
+	r := w.r
+	if !w.prepared {
+		if err := r.store.Prepare(ctx); err != nil {
+			r.setWriteErr(fmt.Errorf("prepare storage: %w", err))
+			return err
+		}
+		w.prepared = true
+		if !w.havePending() {
+			r.acknowledge(0)
+			return nil
+		}
+	}
+	if w.inflight == nil {
+		r.mu.Lock()
+		n := min(r.recorded-r.acked, r.opts.MaxBatch)
+		r.mu.Unlock()
+		w.seq++
+		w.inflight = &Batch{ID: r.proc + "-" + strconv.FormatInt(w.seq, 10), Proc: r.proc, Host: r.opts.Host, N: n}
+	}
+	b := *w.inflight
+	b.At = time.Now().UTC()
+	if err := r.store.Store(ctx, b); err != nil {
+		// Storage may have lost its index or template meanwhile: prepare
+		// again before the next try (it is idempotent).
+		w.prepared = false
+		r.setWriteErr(fmt.Errorf("store %d visits as %s: %w", b.N, b.ID, err))
+		return err
+	}
+	w.inflight = nil
+	r.acknowledge(b.N)
+	return nil
+}
+
+// acknowledge records n more visits stored and storage up, and wakes the
+// visits waiting for them.
+func (r *Recorder) acknowledge(n int64) {
+	r.mu.Lock()
+	r.acked += n
+	was := r.writeErr
+	r.writeErr = nil
+	r.notifyLocked()
+	pending := r.recorded - r.acked
+	r.mu.Unlock()
+	switch {
+	case was == errNotYet:
+		r.log.Info("storage up", "storage", r.store.Describe())
+	case was != nil:
+		r.log.Info("storage up again", "storage", r.store.Describe(), "pending", pending)
+	}
+}
+
+// drain stores everything pending before the process ends, until ctx is done.
+func (w *batchWriter) drain(ctx context.Context) error {
+	backoff := newBackoff()
+	for w.havePending() {
+		callCtx, cancel := context.WithTimeout(ctx, w.r.opts.CallTimeout)
+		err := w.step(callCtx)
+		cancel()
+		if err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			w.r.mu.Lock()
+			lost := w.r.recorded - w.r.acked
+			w.r.mu.Unlock()
+			return fmt.Errorf("%d visits lost: storage did not take them before shutdown: %w", lost, err)
+		case <-time.After(backoff.next()):
+		}
+	}
+	return nil
+}
+
+// setWriteErr records a failed write; the first failure after a success is
+// logged with the visits it leaves pending, and wakes the waiting visits
+// so that they answer at once, degraded.
+func (r *Recorder) setWriteErr(err error) {
+	r.mu.Lock()
+	was := r.writeErr
+	r.writeErr = err
+	r.notifyLocked()
+	pending := r.recorded - r.acked
+	r.mu.Unlock()
+	if was == nil || was == errNotYet {
+		r.log.Warn("storage down", "storage", r.store.Describe(), "error", err.Error(), "pending", pending)
+	}
+}
+
+func (r *Recorder) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// reader reads the totals every ReadEvery until Close.
+func (r *Recorder) reader() {
+	defer close(r.read)
+	tick := time.NewTicker(r.opts.ReadEvery)
+	defer tick.Stop()
+	for {
+		r.readTotals()
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *Recorder) readTotals() {
+	ctx, cancel := context.WithTimeout(r.stopped, r.opts.CallTimeout)
+	defer cancel()
+	t, err := r.store.Totals(ctx, r.proc)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil && r.stopped.Err() != nil {
+		return // cut short by Close: no news about storage
+	}
+	if err != nil {
+		if r.readErr == nil {
+			r.log.Warn("storage unreadable", "storage", r.store.Describe(), "error", err.Error())
+		}
+		r.readErr = fmt.Errorf("read totals: %w", err)
+		return
+	}
+	r.readErr = nil
+	// Search may lag the writes it has acknowledged, never the reverse
+	// for other processes: keep the largest count of theirs seen.
+	r.others = max(r.others, t.Total-t.Proc)
+	r.ownSeen = t.Proc
+	r.hosts = t.Hosts
+}
+
+// backoff spaces the retries of a failing storage: 100 ms, doubling to 1 s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) reset() { b.d = 0 }
+
+func (b *backoff) next() time.Duration {
+	b.d = min(max(2*b.d, 100*time.Millisecond), time.Second)
+	return b.d
+}
