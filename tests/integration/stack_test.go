@@ -291,6 +291,56 @@ func (s *stack) hit(c *http.Client, path string) (string, error) {
 	return res.Header.Get("X-Tvs-Host"), nil
 }
 
+// pageResult is what one GET / through entry showed.
+type pageResult struct {
+	counted bool // the page showed a count: the visit was stored
+	retried bool // entry tried more than one replica (X-Tvs-Upstream)
+}
+
+// page sends one GET / through entry.
+func (s *stack) page(c *http.Client) (pageResult, error) {
+	res, err := c.Get(s.entry + "/")
+	if err != nil {
+		return pageResult{}, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return pageResult{}, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return pageResult{}, fmt.Errorf("GET /: %s", res.Status)
+	}
+	// $upstream_addr lists every replica tried, separated by ", " (and
+	// " : " after the @fresh fallback).
+	up := res.Header.Get("X-Tvs-Upstream")
+	return pageResult{
+		counted: !bytes.Contains(body, []byte("COUNT: <b>----</b>")),
+		retried: strings.Contains(up, ",") || strings.Contains(up, " : "),
+	}, nil
+}
+
+// settledCount polls the stored count until it is at least min and has
+// not changed for 2 s (search shows writes a refresh later), and returns it.
+func (s *stack) settledCount(min int64, within time.Duration) int64 {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	var last int64 = -1
+	since := time.Now()
+	for time.Now().Before(deadline) {
+		got, err := s.storedCount()
+		if err == nil && got != last {
+			last, since = got, time.Now()
+		}
+		if last >= min && time.Since(since) >= 2*time.Second {
+			return last
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Logf("stored count did not settle at %d or more within %s: last %d", min, within, last)
+	return last
+}
+
 // loadResult is what a steady load saw.
 type loadResult struct {
 	mu     sync.Mutex
