@@ -56,6 +56,17 @@ type results struct {
 	RSSIdleKB  int64 `json:"rss_idle_kb"` // the largest replica's
 	RSSLoadKB  int64 `json:"rss_load_kb"` // the largest replica's, right after the loads
 
+	// How long a visit waited for storage to acknowledge it (the group
+	// commit), from the replicas' histograms: p50 and p99 of the visits
+	// of each load, each an upper bound within 19 %.
+	AckWaitP50ms    float64 `json:"ack_wait_p50_ms"`
+	AckWaitP99ms    float64 `json:"ack_wait_p99_ms"`
+	AckWaitP50msc50 float64 `json:"ack_wait_p50_ms_c50"`
+	AckWaitP99msc50 float64 `json:"ack_wait_p99_ms_c50"`
+	// The test double's added write latency (0: none; real Elasticsearch
+	// when storage is not the double).
+	ESWriteLatencyMs float64 `json:"es_write_latency_ms"`
+
 	PickupMs    float64 `json:"pickup_ms"`
 	ColdStartMs float64 `json:"cold_start_ms"`
 
@@ -71,6 +82,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	quick := fs.Bool("quick", false, "shorter loads (under 3 minutes in all)")
 	out := fs.String("out", ".", "folder for results.json and chart.svg")
 	rootDir := fs.String("root", "..", "the repository root, where compose.yaml is")
+	writeLatency := fs.Duration("es-write-latency", 0, "with the test double: add this to each write, to model a real node (e.g. 2ms)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +101,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		st.envFile = filepath.Join(root, "offline.env")
 		progress("using offline.env: storage is the Elasticsearch API TEST DOUBLE, not Elasticsearch")
 	}
-	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: st.storage()}
+	if *writeLatency > 0 {
+		if st.envFile == "" {
+			return errors.New("-es-write-latency applies to the test double only (offline.env)")
+		}
+		// An override file, so that compose.yaml knows nothing of the double.
+		f, err := os.CreateTemp("", "tvs-bench-*.yaml")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		fmt.Fprintf(f, "services:\n  storage:\n    environment:\n      ESDOUBLE_WRITE_LATENCY: %q\n", writeLatency.String())
+		f.Close()
+		st.override = f.Name()
+		progress("the test double adds %s to each write", writeLatency)
+	}
+	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: st.storage(), ESWriteLatencyMs: ms(*writeLatency)}
 	defer func() {
 		progress("removing the stack")
 		st.compose(context.Background(), nil, "down", "-v", "--remove-orphans")
@@ -129,12 +156,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	progress("proxy ceiling: entry to a handler that does nothing (/healthz), 10 connections, %s", d)
 	proxy := load(base+"/healthz", 10, d, maxRequests)
 	r.ProxyCeilingRPS = proxy.rps()
+	waits0 := ackWaits(base, 3)
 	progress("entry: GET / with counting, 10 connections, %s", d)
 	c10 := load(base+"/", 10, d, maxRequests)
 	r.EntryRPS, r.EntryP50ms, r.EntryP99ms = c10.rps(), c10.percentile(50), c10.percentile(99)
+	waits10 := ackWaits(base, 3)
 	progress("entry: GET / with counting, 50 connections, %s", d)
 	c50 := load(base+"/", 50, d, maxRequests)
 	r.EntryRPSc50, r.EntryP50msc50, r.EntryP99msc50 = c50.rps(), c50.percentile(50), c50.percentile(99)
+	waits50 := ackWaits(base, 3)
+	r.AckWaitP50ms, r.AckWaitP99ms = waits10.minus(waits0).quantileMs(0.50), waits10.minus(waits0).quantileMs(0.99)
+	r.AckWaitP50msc50, r.AckWaitP99msc50 = waits50.minus(waits10).quantileMs(0.50), waits50.minus(waits10).quantileMs(0.99)
 	r.RatioToProxyCeiling = r.EntryRPS / r.ProxyCeilingRPS
 	r.RSSLoadKB = st.maxRSS(ctx, "webapp")
 	r.RequestsPerReplica = map[string]int{}
@@ -227,6 +259,8 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *loadResult) {
 	row("entry GET /, 50 connections", c50)
 	fmt.Fprintf(w, "\nratio_to_proxy_ceiling %.2f   image_bytes %d   rss_idle_kb %d   rss_load_kb %d\n",
 		r.RatioToProxyCeiling, r.ImageBytes, r.RSSIdleKB, r.RSSLoadKB)
+	fmt.Fprintf(w, "ack wait (group commit) p50/p99 ms: 10 connections %.2f / %.2f, 50 connections %.2f / %.2f (double's write latency %.1f ms)\n",
+		r.AckWaitP50ms, r.AckWaitP99ms, r.AckWaitP50msc50, r.AckWaitP99msc50, r.ESWriteLatencyMs)
 	fmt.Fprintf(w, "pickup_ms %.0f   cold_start_ms %.0f   sent %d   counted %d   count_lost %d\n",
 		r.PickupMs, r.ColdStartMs, r.Sent, r.Counted, r.CountLost)
 	hosts := make([]string, 0, len(r.RequestsPerReplica))
@@ -243,6 +277,7 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *loadResult) {
 // stack drives the benchmark's own compose project through the CLI.
 type stack struct {
 	root, project, envFile string
+	override               string // a compose file over compose.yaml, if any
 }
 
 func (s *stack) storage() string {
@@ -274,6 +309,9 @@ func (s *stack) entryConf(ctx context.Context) (string, error) {
 
 func (s *stack) compose(ctx context.Context, env []string, args ...string) (string, error) {
 	all := []string{"compose", "-p", s.project, "-f", filepath.Join(s.root, "compose.yaml")}
+	if s.override != "" {
+		all = append(all, "-f", s.override)
+	}
 	if s.envFile != "" {
 		all = append(all, "--env-file", s.envFile)
 	}
