@@ -29,7 +29,9 @@ func TestNginxConfigsAgainstTheirVersions(t *testing.T) {
 		modern := !strings.Contains(string(version), "nginx/1.22")
 		for _, conf := range []string{"nginx.conf", "nginx-1.22.conf"} {
 			path := filepath.Join(root(), "nginx", conf)
-			out, err := exec.Command("docker", "run", "--rm", "-v", path+":/etc/nginx/nginx.conf:ro", image, "nginx", "-t").CombinedOutput()
+			common := filepath.Join(root(), "nginx", "common.conf")
+			out, err := exec.Command("docker", "run", "--rm", "-v", path+":/etc/nginx/nginx.conf:ro",
+				"-v", common+":/etc/nginx/common.conf:ro", image, "nginx", "-t").CombinedOutput()
 			t.Logf("%s (%s) with %s: ok %v", image, strings.TrimSpace(string(version)), conf, err == nil)
 			switch {
 			case conf == "nginx-1.22.conf" && err != nil:
