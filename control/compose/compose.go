@@ -72,26 +72,10 @@ func (s *Solution) run(ctx context.Context, env []string, args ...string) (strin
 	return s.Runner.Run(ctx, env, s.compose(args...)...)
 }
 
-// Do carries out a request, writing what it does to out.
-func (s *Solution) Do(ctx context.Context, r protocol.Request, out func(string)) error {
-	switch r.Command {
-	case "reset":
-		return s.reset(ctx, r.N, r.Port, out)
-	case "inc":
-		return s.scaleBy(ctx, r.N, out)
-	case "dec":
-		return s.scaleBy(ctx, -r.N, out)
-	case "stop":
-		return s.stop(ctx, r.DB, out)
-	case "start":
-		return s.start(ctx, out)
-	case "status":
-		return s.status(ctx, out)
-	}
-	return fmt.Errorf("unknown command %q", r.Command)
-}
+var _ protocol.Handler = (*Solution)(nil)
 
-func (s *Solution) reset(ctx context.Context, scale, port int, out func(string)) error {
+// Reset recreates the solution with scale webapps and entry on port.
+func (s *Solution) Reset(ctx context.Context, scale, port int, out func(string)) error {
 	out(fmt.Sprintf("reset: removing the containers of %s (volumes kept)", s.Project))
 	if _, err := s.run(ctx, nil, "down", "--remove-orphans"); err != nil {
 		return err
@@ -104,8 +88,8 @@ func (s *Solution) reset(ctx context.Context, scale, port int, out func(string))
 	return nil
 }
 
-// scaleBy changes the number of webapps by delta, recreating nothing else.
-func (s *Solution) scaleBy(ctx context.Context, delta int, out func(string)) error {
+// Scale changes the number of webapps by delta, recreating nothing else.
+func (s *Solution) Scale(ctx context.Context, delta int, out func(string)) error {
 	cs, err := s.containers(ctx)
 	if err != nil {
 		return err
@@ -129,7 +113,8 @@ func (s *Solution) scaleBy(ctx context.Context, delta int, out func(string)) err
 	return nil
 }
 
-func (s *Solution) stop(ctx context.Context, db bool, out func(string)) error {
+// Stop stops entry and the webapps, and storage too with db.
+func (s *Solution) Stop(ctx context.Context, db bool, out func(string)) error {
 	services := []string{"entry", "webapp"}
 	if db {
 		services = append(services, "storage")
@@ -141,9 +126,9 @@ func (s *Solution) stop(ctx context.Context, db bool, out func(string)) error {
 	return nil
 }
 
-// start starts what is stopped; compose starts storage first and waits for
+// Start starts what is stopped; compose starts storage first and waits for
 // each service to be healthy before the ones that depend on it.
-func (s *Solution) start(ctx context.Context, out func(string)) error {
+func (s *Solution) Start(ctx context.Context, out func(string)) error {
 	if _, err := s.run(ctx, nil, "start", "--wait"); err != nil {
 		return err
 	}
@@ -219,8 +204,8 @@ func entryPort(cs []container) int {
 	return 0
 }
 
-// status prints one line per service and the stored visit count.
-func (s *Solution) status(ctx context.Context, out func(string)) error {
+// Status prints one line per service and the stored visit count.
+func (s *Solution) Status(ctx context.Context, out func(string)) error {
 	cs, err := s.containers(ctx)
 	if err != nil {
 		return err

@@ -42,7 +42,8 @@ func do(t *testing.T, f *fake, line string) ([]string, error) {
 	}
 	s := &Solution{Runner: f, Project: "tvs", Dir: "/srv/tvs"}
 	var out []string
-	err = s.Do(context.Background(), req, func(l string) { out = append(out, l) })
+	cmd, _ := protocol.Lookup(req.Command)
+	err = cmd.Run(context.Background(), s, req, func(l string) { out = append(out, l) })
 	return out, err
 }
 
@@ -134,7 +135,7 @@ func TestFailureIsReported(t *testing.T) {
 func TestOfflineEnvFileIsPassed(t *testing.T) {
 	f := &fake{}
 	s := &Solution{Runner: f, Project: "p", Dir: "/d", EnvFile: "/d/offline.env", Bind: "127.0.0.1"}
-	s.Do(context.Background(), protocol.Request{Command: "stop"}, func(string) {})
+	s.Stop(context.Background(), false, func(string) {})
 	if want := "TVS_BIND=127.0.0.1 compose -p p --project-directory /d -f /d/compose.yaml --env-file /d/offline.env stop entry webapp"; f.calls[0] != want {
 		t.Fatalf("%q\nwant %q", f.calls[0], want)
 	}

@@ -21,15 +21,11 @@ import (
 	"tvs/control/protocol"
 )
 
-// Operator carries out a request (package compose in production).
-type Operator interface {
-	Do(ctx context.Context, r protocol.Request, out func(string)) error
-}
-
 // Config is everything the server needs.
 type Config struct {
-	Operator Operator
-	Log      *slog.Logger
+	// Handler carries the commands out (package compose in production).
+	Handler protocol.Handler
+	Log     *slog.Logger
 	// Group is the group whose members may send requests (root always may).
 	Group string
 	// LockWait is how long a request waits for the operation before it.
@@ -118,6 +114,12 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 	}
 	finish := func(code int, msg string) { io.WriteString(w, protocol.FormatStatus(code, msg)) }
 
+	// The request line is read first, even from a caller who will be
+	// refused: a connection closed with its request unread could take the
+	// refusal with it, and the caller would see a broken pipe, not why.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, lineErr := readLine(conn)
+
 	cred, err := peerCred(conn)
 	if err != nil {
 		s.cfg.Log.Warn("refused: cannot read peer credentials", "error", err.Error())
@@ -130,10 +132,7 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 		finish(protocol.Failed, "refused: "+err.Error())
 		return
 	}
-
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	line, err := readLine(conn)
-	if err != nil {
+	if err := lineErr; err != nil {
 		s.cfg.Log.Warn("bad request", append(who, "error", err.Error())...)
 		finish(protocol.Usage, err.Error())
 		return
@@ -144,10 +143,9 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 		finish(protocol.Usage, err.Error())
 		return
 	}
-	if req.Command == "help" {
-		for _, l := range splitLines(protocol.Help) {
-			say(l)
-		}
+	cmd, _ := protocol.Lookup(req.Command) // Parse accepted it: it exists
+	if cmd.Local {                         // help: nothing to lock
+		_ = cmd.Run(ctx, nil, req, say)
 		finish(protocol.OK, "ok")
 		return
 	}
@@ -173,7 +171,7 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 	s.cfg.Log.Info("request", append(who, "request", line)...)
 	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.OpTimeout)
 	defer cancel()
-	if err := s.cfg.Operator.Do(opCtx, req, say); err != nil {
+	if err := cmd.Run(opCtx, s.cfg.Handler, req, say); err != nil {
 		s.cfg.Log.Warn("failed", append(who, "request", line, "error", err.Error(), "duration", time.Since(start).String())...)
 		finish(protocol.Failed, err.Error())
 		return
@@ -193,15 +191,6 @@ func readLine(conn net.Conn) (string, error) {
 		return "", errors.New("no complete request line")
 	}
 	return line, nil
-}
-
-func splitLines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }
 
 // peerCred returns the credentials of the process at the other end.

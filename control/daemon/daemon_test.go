@@ -45,11 +45,38 @@ type fakeOp struct {
 	err   error
 }
 
-func (f *fakeOp) Do(ctx context.Context, r protocol.Request, out func(string)) error {
+var _ protocol.Handler = (*fakeOp)(nil)
+
+func (f *fakeOp) Reset(ctx context.Context, scale, port int, out func(string)) error {
+	return f.do(fmt.Sprintf("reset %d %d false", scale, port), out)
+}
+
+func (f *fakeOp) Scale(ctx context.Context, delta int, out func(string)) error {
+	cmd := fmt.Sprintf("inc %d 0 false", delta)
+	if delta < 0 {
+		cmd = fmt.Sprintf("dec %d 0 false", -delta)
+	}
+	return f.do(cmd, out)
+}
+
+func (f *fakeOp) Stop(ctx context.Context, db bool, out func(string)) error {
+	return f.do(fmt.Sprintf("stop 0 0 %v", db), out)
+}
+
+func (f *fakeOp) Start(ctx context.Context, out func(string)) error {
+	return f.do("start 0 0 false", out)
+}
+
+func (f *fakeOp) Status(ctx context.Context, out func(string)) error {
+	return f.do("status 0 0 false", out)
+}
+
+// do records a request; its first word is the command.
+func (f *fakeOp) do(got string, out func(string)) error {
 	f.mu.Lock()
-	f.got = append(f.got, fmt.Sprintf("%s %d %d %v", r.Command, r.N, r.Port, r.DB))
+	f.got = append(f.got, got)
 	f.mu.Unlock()
-	out("working on " + r.Command)
+	out("working on " + strings.Fields(got)[0])
 	if f.block != nil {
 		<-f.block
 	}
@@ -122,7 +149,7 @@ func ask(path, line string) []string {
 
 func TestRequestsAndAnswers(t *testing.T) {
 	op := &fakeOp{}
-	path := serve(t, Config{Operator: op})
+	path := serve(t, Config{Handler: op})
 	for _, tc := range []struct{ line, last string }{
 		{"inc 2\n", "= 0 ok"},
 		{"reset 3 8080\n", "= 0 ok"},
@@ -150,7 +177,7 @@ func TestRequestsAndAnswers(t *testing.T) {
 
 func TestFailedOperationIsStatus1(t *testing.T) {
 	op := &fakeOp{err: errors.New("docker compose up: no space left")}
-	path := serve(t, Config{Operator: op})
+	path := serve(t, Config{Handler: op})
 	lines := ask(path, "inc\n")
 	if lines[0] != "| working on inc" || lines[len(lines)-1] != "= 1 docker compose up: no space left" {
 		t.Fatalf("%q", lines)
@@ -161,7 +188,7 @@ func TestFailedOperationIsStatus1(t *testing.T) {
 // that waits longer than LockWait gets a failure, not an interleaving.
 func TestOneOperationAtATime(t *testing.T) {
 	op := &fakeOp{block: make(chan struct{})}
-	path := serve(t, Config{Operator: op, LockWait: 2 * time.Second})
+	path := serve(t, Config{Handler: op, LockWait: 2 * time.Second})
 	first := make(chan []string)
 	go func() { first <- ask(path, "inc 1\n") }()
 	op.waitStarted(1)
@@ -183,7 +210,7 @@ func TestOneOperationAtATime(t *testing.T) {
 	}
 
 	op2 := &fakeOp{block: make(chan struct{})}
-	path = serve(t, Config{Operator: op2, LockWait: 200 * time.Millisecond})
+	path = serve(t, Config{Handler: op2, LockWait: 200 * time.Millisecond})
 	go ask(path, "inc\n")
 	op2.waitStarted(1)
 	l = ask(path, "inc\n")
@@ -196,7 +223,7 @@ func TestOneOperationAtATime(t *testing.T) {
 func TestAuthorizeRefusalIsLogged(t *testing.T) {
 	var logs strings.Builder
 	op := &fakeOp{}
-	path := serve(t, Config{Operator: op, Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+	path := serve(t, Config{Handler: op, Log: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Authorize: func(uid, gid uint32) error { return fmt.Errorf("uid %d is neither root nor in group tvsgrp", uid) }})
 	lines := ask(path, "inc\n")
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "= 1 refused: uid ") {
@@ -234,7 +261,7 @@ func TestPeerCredentialsRefuseOtherUsers(t *testing.T) {
 	var logs strings.Builder
 	var mu sync.Mutex
 	op := &fakeOp{}
-	path := serve(t, Config{Operator: op, Group: "tvsgrp-test-nobody-is-in", Authorize: nil,
+	path := serve(t, Config{Handler: op, Group: "tvsgrp-test-nobody-is-in", Authorize: nil,
 		Log: slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))})
 	for _, uid := range []uint32{65534, 0} {
 		cmd := exec.Command(client)

@@ -5,6 +5,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,13 +17,15 @@ import (
 	"tvs/control/protocol"
 )
 
-const defaultSocket = "/run/isel/tvsctld/request"
-
 func main() {
 	// Non-interactive, as the course requires: no input is ever read.
 	os.Stdin.Close()
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
+
+// beforeSend runs between connecting and sending; tests use it to make the
+// daemon close the connection first.
+var beforeSend = func() {}
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	req, err := protocol.Parse(args)
@@ -29,13 +33,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tvsctl:", err)
 		return protocol.Usage
 	}
-	if req.Command == "help" {
-		fmt.Fprintln(stdout, protocol.Help)
+	if cmd, _ := protocol.Lookup(req.Command); cmd.Local {
+		_ = cmd.Run(context.Background(), nil, req, func(l string) { fmt.Fprintln(stdout, l) })
 		return protocol.OK
 	}
 	socket := getenv("TVSCTL_SOCKET")
 	if socket == "" {
-		socket = defaultSocket
+		socket = protocol.DefaultSocket
 	}
 	conn, err := net.DialTimeout("unix", socket, 5*time.Second)
 	if err != nil {
@@ -43,25 +47,36 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return protocol.Failed
 	}
 	defer conn.Close()
-	if _, err := io.WriteString(conn, strings.Join(args, " ")+"\n"); err != nil {
-		fmt.Fprintln(stderr, "tvsctl: send:", err)
+	beforeSend()
+	// A daemon that refuses the caller may answer and close before the
+	// request is sent: the write then fails, but the answer is there to read.
+	_, sendErr := io.WriteString(conn, strings.Join(args, " ")+"\n")
+	code, err := receive(conn, stdout, stderr)
+	if err != nil {
+		if sendErr != nil {
+			err = fmt.Errorf("send: %w (and no answer: %v)", sendErr, err)
+		}
+		fmt.Fprintln(stderr, "tvsctl:", err)
 		return protocol.Failed
 	}
+	return code
+}
+
+// receive prints the answer's output lines and returns its status code.
+func receive(conn net.Conn, stdout, stderr io.Writer) (int, error) {
 	sc := bufio.NewScanner(conn)
 	for sc.Scan() {
 		text, status, err := protocol.ParseAnswerLine(sc.Text())
 		if err != nil {
-			fmt.Fprintln(stderr, "tvsctl:", err)
-			return protocol.Failed
+			return 0, err
 		}
 		if status != nil {
 			if status.Code != protocol.OK {
 				fmt.Fprintln(stderr, "tvsctl:", status.Message)
 			}
-			return status.Code
+			return status.Code, nil
 		}
 		fmt.Fprintln(stdout, text)
 	}
-	fmt.Fprintln(stderr, "tvsctl: tvsctld closed the connection without a status")
-	return protocol.Failed
+	return 0, errors.New("tvsctld closed the connection without a status")
 }

@@ -1,7 +1,7 @@
 // Command tvsctld is the tvs control daemon. systemd starts it on the first
-// request to /run/isel/tvsctld/request (socket activation, tvsctld.socket);
-// it exits after a minute without requests and systemd starts it again.
-// Without systemd, -socket PATH makes it listen itself.
+// request to its socket (socket activation, tvsctld.socket); it exits after
+// a minute without requests and systemd starts it again. Without systemd,
+// -socket PATH makes it listen itself.
 package main
 
 import (
@@ -23,47 +23,70 @@ import (
 
 	"tvs/control/compose"
 	"tvs/control/daemon"
+	"tvs/control/protocol"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "tvsctld:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// config is every setting of tvsctld, read once from its flags and
+// environment.
+type config struct {
+	socket, mode, group string
+	project, dir, bind  string
+	idle, lockWait      time.Duration
+}
+
+func loadConfig(args []string, getenv func(string) string) (config, error) {
+	var c config
 	fs := flag.NewFlagSet("tvsctld", flag.ContinueOnError)
-	socket := fs.String("socket", "", "listen on this UNIX socket when not started by systemd")
-	mode := fs.String("socket-mode", "0660", "mode of the socket made with -socket")
-	group := fs.String("group", "tvsgrp", "group allowed to send requests (root always is)")
-	project := fs.String("project", "tvs", "compose project name")
-	dir := fs.String("dir", envOr("TVS_DIR", "/opt/isel/tvs/app"), "folder with compose.yaml")
-	idle := fs.Duration("idle", time.Minute, "when socket-activated, exit after this long without requests")
-	lockWait := fs.Duration("lock-wait", 2*time.Minute, "how long a request waits for the one before it")
-	bind := fs.String("bind", os.Getenv("TVS_BIND"), "host address entry is published on (TVS_BIND)")
+	fs.StringVar(&c.socket, "socket", "", "listen on this UNIX socket when not started by systemd (e.g. "+protocol.DefaultSocket+")")
+	fs.StringVar(&c.mode, "socket-mode", "0660", "mode of the socket made with -socket")
+	fs.StringVar(&c.group, "group", "tvsgrp", "group allowed to send requests (root always is)")
+	fs.StringVar(&c.project, "project", "tvs", "compose project name")
+	fs.StringVar(&c.dir, "dir", "/opt/isel/tvs/app", "folder with compose.yaml (or TVS_DIR)")
+	fs.DurationVar(&c.idle, "idle", time.Minute, "when socket-activated, exit after this long without requests")
+	fs.DurationVar(&c.lockWait, "lock-wait", 2*time.Minute, "how long a request waits for the one before it")
+	fs.StringVar(&c.bind, "bind", "", "host address entry is published on (or TVS_BIND)")
+	// The environment gives defaults; flags override it.
+	if v := getenv("TVS_DIR"); v != "" {
+		c.dir = v
+	}
+	c.bind = getenv("TVS_BIND")
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	ln, activated, err := listen(*socket, *mode, *group)
+	ln, activated, err := listen(cfg.socket, cfg.mode, cfg.group)
 	if err != nil {
 		return err
 	}
 	envFile := ""
-	if _, err := os.Stat(filepath.Join(*dir, "offline.env")); err == nil {
-		envFile = filepath.Join(*dir, "offline.env")
+	if _, err := os.Stat(filepath.Join(cfg.dir, "offline.env")); err == nil {
+		envFile = filepath.Join(cfg.dir, "offline.env")
 	}
-	sol := &compose.Solution{Runner: compose.Docker{}, Project: *project, Dir: *dir, EnvFile: envFile, Bind: *bind}
-	cfg := daemon.Config{Operator: sol, Log: log, Group: *group, LockWait: *lockWait}
+	sol := &compose.Solution{Runner: compose.Docker{}, Project: cfg.project, Dir: cfg.dir, EnvFile: envFile, Bind: cfg.bind}
+	dcfg := daemon.Config{Handler: sol, Log: log, Group: cfg.group, LockWait: cfg.lockWait}
 	if activated {
-		cfg.Idle = *idle
+		dcfg.Idle = cfg.idle
 	}
-	log.Info("tvsctld serving", "socket", ln.Addr().String(), "activated", activated, "project", *project, "dir", *dir, "env_file", envFile)
-	return daemon.New(cfg).Serve(ctx, ln)
+	log.Info("tvsctld serving", "socket", ln.Addr().String(), "activated", activated, "project", cfg.project, "dir", cfg.dir, "env_file", envFile)
+	return daemon.New(dcfg).Serve(ctx, ln)
 }
 
 // listen takes the socket systemd passed (LISTEN_FDS), or makes one.
@@ -80,7 +103,7 @@ func listen(path, mode, group string) (*net.UnixListener, bool, error) {
 		return ul, true, nil
 	}
 	if path == "" {
-		return nil, false, fmt.Errorf("not started by systemd and no -socket given (usage: tvsctld -socket %s)", "/run/isel/tvsctld/request")
+		return nil, false, fmt.Errorf("not started by systemd and no -socket given (usage: tvsctld -socket %s)", protocol.DefaultSocket)
 	}
 	perm, err := strconv.ParseUint(mode, 8, 32)
 	if err != nil || perm > 0o777 {
@@ -104,11 +127,4 @@ func listen(path, mode, group string) (*net.UnixListener, bool, error) {
 		os.Chown(path, 0, gid)
 	}
 	return ln, false, nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
