@@ -1,6 +1,8 @@
 package main
 
 import (
+	"tvs/stack"
+
 	"fmt"
 	"os"
 	"sort"
@@ -15,7 +17,7 @@ import (
 
 // writeChart draws, side by side, the requests each replica answered and
 // the latency distribution (as a CDF) of GET / at 10 and 50 connections.
-func writeChart(path string, r *results, c10, c50 *loadResult) error {
+func writeChart(path string, r *results, c10, c50 *stack.Result) error {
 	hosts := make([]string, 0, len(r.RequestsPerReplica))
 	for h := range r.RequestsPerReplica {
 		hosts = append(hosts, h)
@@ -42,7 +44,7 @@ func writeChart(path string, r *results, c10, c50 *loadResult) error {
 	latency.Y.Label.Text = "fraction of requests at or below"
 	for i, l := range []struct {
 		name string
-		res  *loadResult
+		res  *stack.Result
 	}{{"10 connections", c10}, {"50 connections", c50}} {
 		line, err := plotter.NewLine(cdf(l.res))
 		if err != nil {
@@ -77,17 +79,16 @@ func writeChart(path string, r *results, c10, c50 *loadResult) error {
 	return f.Close()
 }
 
-// cdf samples the sorted latencies at 200 points.
-func cdf(l *loadResult) plotter.XYs {
-	n := len(l.lat)
-	if n == 0 {
+// cdf samples the latency distribution at 200 points.
+func cdf(l *stack.Result) plotter.XYs {
+	if l.Sent == 0 {
 		return plotter.XYs{{X: 0, Y: 0}}
 	}
 	const points = 200
 	xys := make(plotter.XYs, 0, points)
-	for i := 0; i < points; i++ {
-		k := i * (n - 1) / (points - 1)
-		xys = append(xys, plotter.XY{X: float64(l.lat[k].Microseconds()) / 1000, Y: float64(k+1) / float64(n)})
+	for i := range points {
+		p := float64(i) * 100 / (points - 1)
+		xys = append(xys, plotter.XY{X: l.Percentile(p), Y: p / 100})
 	}
 	return xys
 }

@@ -1,6 +1,6 @@
 module tvs/bench
 
-go 1.26
+go 1.26.0
 
 require gonum.org/v1/plot v0.17.0
 
@@ -13,4 +13,7 @@ require (
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
+	tvs v0.0.0
 )
+
+replace tvs => ..

@@ -5,15 +5,15 @@
 package main
 
 import (
+	"tvs/stack"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -96,13 +96,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stdout, "bench: "+format+"\n", a...) }
 
-	st := &stack{root: root, project: fmt.Sprintf("tvs-bench-%d", os.Getpid())}
+	st := &stack.Stack{Project: fmt.Sprintf("tvs-bench-%d", os.Getpid()), Dir: root,
+		Env: []string{"TVS_BIND=127.0.0.1", "TVS_PORT=0", "DOCKER_BUILDKIT=0"}}
 	if _, err := os.Stat(filepath.Join(root, "offline.env")); err == nil {
-		st.envFile = filepath.Join(root, "offline.env")
+		st.EnvFile = filepath.Join(root, "offline.env")
 		progress("using offline.env: storage is the Elasticsearch API TEST DOUBLE, not Elasticsearch")
 	}
 	if *writeLatency > 0 {
-		if st.envFile == "" {
+		if st.EnvFile == "" {
 			return errors.New("-es-write-latency applies to the test double only (offline.env)")
 		}
 		// An override file, so that compose.yaml knows nothing of the double.
@@ -113,76 +114,81 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		defer os.Remove(f.Name())
 		fmt.Fprintf(f, "services:\n  storage:\n    environment:\n      ESDOUBLE_WRITE_LATENCY: %q\n", writeLatency.String())
 		f.Close()
-		st.override = f.Name()
+		st.Files = []string{f.Name()}
 		progress("the test double adds %s to each write", writeLatency)
 	}
-	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: st.storage(), ESWriteLatencyMs: ms(*writeLatency)}
+	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: storage(ctx, st), ESWriteLatencyMs: ms(*writeLatency)}
 	defer func() {
 		progress("removing the stack")
-		st.compose(context.Background(), nil, "down", "-v", "--remove-orphans")
+		st.Down(context.Background(), true)
 	}()
 
-	if r.EntryConf, err = st.entryConf(ctx); err != nil {
+	if r.EntryConf, err = st.BuildArg(ctx, "entry", "NGINX_CONF"); err != nil {
 		return err
 	}
 	progress("entry's configuration: nginx/%s", r.EntryConf)
 	progress("building images (not timed)")
-	if _, err := st.compose(ctx, nil, "build"); err != nil {
+	if _, err := st.Compose(ctx, nil, "build"); err != nil {
 		return err
 	}
 	progress("cold start: up --wait with 3 replicas")
 	t0 := time.Now()
-	if _, err := st.compose(ctx, nil, "up", "-d", "--wait", "--scale", "webapp=3"); err != nil {
+	if err := st.Scale(ctx, 3); err != nil {
 		return err
 	}
 	r.ColdStartMs = ms(time.Since(t0))
-	base, err := st.entryURL(ctx)
+	base, err := st.EntryURL(ctx)
 	if err != nil {
 		return err
 	}
 	progress("entry at %s, cold start %.0f ms", base, r.ColdStartMs)
 
-	r.ImageBytes, _ = st.imageSize(ctx, "tvs-webapp:latest")
-	r.RSSIdleKB = st.maxRSS(ctx, "webapp")
-	before, err := storedCount(base)
+	r.ImageBytes, _ = imageSize(ctx, st, "tvs-webapp:latest")
+	r.RSSIdleKB = maxRSS(ctx, st, "webapp")
+	stats, err := stack.ReadStats(ctx, base)
 	if err != nil {
 		return err
 	}
+	before := stats.Count
 
 	const maxRequests = 2_000_000 // a bound, far above what a run sends
 	progress("static ceiling: nginx answering by itself, 10 connections, %s", d)
-	static := load(base+"/nginx-health", 10, d, maxRequests)
-	r.StaticCeilingRPS = static.rps()
+	static := stack.Closed(base+"/nginx-health", 10, d, maxRequests)
+	r.StaticCeilingRPS = static.RPS()
 	progress("proxy ceiling: entry to a handler that does nothing (/healthz), 10 connections, %s", d)
-	proxy := load(base+"/healthz", 10, d, maxRequests)
-	r.ProxyCeilingRPS = proxy.rps()
+	proxy := stack.Closed(base+"/healthz", 10, d, maxRequests)
+	r.ProxyCeilingRPS = proxy.RPS()
 	waits0 := ackWaits(base, 3)
 	progress("entry: GET / with counting, 10 connections, %s", d)
-	c10 := load(base+"/", 10, d, maxRequests)
-	r.EntryRPS, r.EntryP50ms, r.EntryP99ms = c10.rps(), c10.percentile(50), c10.percentile(99)
+	c10 := stack.Closed(base+"/", 10, d, maxRequests)
+	r.EntryRPS, r.EntryP50ms, r.EntryP99ms = c10.RPS(), c10.Percentile(50), c10.Percentile(99)
 	waits10 := ackWaits(base, 3)
 	progress("entry: GET / with counting, 50 connections, %s", d)
-	c50 := load(base+"/", 50, d, maxRequests)
-	r.EntryRPSc50, r.EntryP50msc50, r.EntryP99msc50 = c50.rps(), c50.percentile(50), c50.percentile(99)
+	c50 := stack.Closed(base+"/", 50, d, maxRequests)
+	r.EntryRPSc50, r.EntryP50msc50, r.EntryP99msc50 = c50.RPS(), c50.Percentile(50), c50.Percentile(99)
 	waits50 := ackWaits(base, 3)
 	r.AckWaitP50ms, r.AckWaitP99ms = waits10.minus(waits0).quantileMs(0.50), waits10.minus(waits0).quantileMs(0.99)
 	r.AckWaitP50msc50, r.AckWaitP99msc50 = waits50.minus(waits10).quantileMs(0.50), waits50.minus(waits10).quantileMs(0.99)
 	r.RatioToProxyCeiling = r.EntryRPS / r.ProxyCeilingRPS
-	r.RSSLoadKB = st.maxRSS(ctx, "webapp")
+	r.RSSLoadKB = maxRSS(ctx, st, "webapp")
 	r.RequestsPerReplica = map[string]int{}
-	for _, l := range []*loadResult{c10, c50} {
+	for _, l := range []*stack.Result{c10, c50} {
 		for h, n := range l.Hosts {
 			r.RequestsPerReplica[h] += n
 		}
 	}
 
 	progress("counting: waiting until every visit is stored")
-	r.Sent = int64(c10.Requests - c10.Failed + c50.Requests - c50.Failed)
-	r.Counted = waitCount(base, before, r.Sent, 30*time.Second)
+	r.Sent = int64(c10.OK() + c50.OK())
+	counted, err := stack.SettledCount(ctx, base, before+r.Sent, 30*time.Second)
+	if err != nil {
+		progress("%v", err)
+	}
+	r.Counted = counted - before
 	r.CountLost = r.Sent - r.Counted
 
 	progress("pickup: scaling to 4 replicas")
-	pickup, err := st.pickup(ctx, base)
+	pickup, err := pickup(ctx, st, base)
 	if err != nil {
 		return err
 	}
@@ -214,44 +220,11 @@ func machine() string {
 	return fmt.Sprintf("%s, %d cores", host, cpus)
 }
 
-// storedCount reads the stored visit count through entry.
-func storedCount(base string) (int64, error) {
-	res, err := http.Get(base + "/api/stats")
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return 0, errors.New("/api/stats: " + res.Status)
-	}
-	var st struct {
-		Count int64 `json:"count"`
-	}
-	return st.Count, json.NewDecoder(res.Body).Decode(&st)
-}
-
-// waitCount polls until the count grew by want or the time is up, and
-// returns the growth it saw.
-func waitCount(base string, before, want int64, within time.Duration) int64 {
-	deadline := time.Now().Add(within)
-	var grown int64
-	for time.Now().Before(deadline) {
-		if n, err := storedCount(base); err == nil {
-			grown = n - before
-			if grown >= want {
-				return grown
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return grown
-}
-
-func printTable(w io.Writer, r *results, static, proxy, c10, c50 *loadResult) {
+func printTable(w io.Writer, r *results, static, proxy, c10, c50 *stack.Result) {
 	fmt.Fprintf(w, "\nentry: nginx/%s; storage: %s\n", r.EntryConf, r.Storage)
 	fmt.Fprintf(w, "%-34s %12s %10s %10s %8s\n", "measure (same run)", "requests/s", "p50 ms", "p99 ms", "failed")
-	row := func(name string, l *loadResult) {
-		fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f %8d\n", name, l.rps(), l.percentile(50), l.percentile(99), l.Failed)
+	row := func(name string, l *stack.Result) {
+		fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f %8d\n", name, l.RPS(), l.Percentile(50), l.Percentile(99), len(l.Failed))
 	}
 	row("static ceiling (nginx alone)", static)
 	row("proxy ceiling (entry -> /healthz)", proxy)
@@ -274,102 +247,42 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *loadResult) {
 	fmt.Fprintln(w)
 }
 
-// stack drives the benchmark's own compose project through the CLI.
-type stack struct {
-	root, project, envFile string
-	override               string // a compose file over compose.yaml, if any
-}
-
-func (s *stack) storage() string {
-	if s.envFile != "" {
-		return "tvs-esdouble (test double, not Elasticsearch)"
-	}
-	return "elasticsearch:8.16.1"
-}
-
-// entryConf is the nginx configuration file entry is built with, as
-// compose resolves NGINX_CONF (shell, then env file, then compose.yaml).
-func (s *stack) entryConf(ctx context.Context) (string, error) {
-	out, err := s.compose(ctx, nil, "config", "--format", "json")
+// storage names the storage the stack runs.
+func storage(ctx context.Context, st *stack.Stack) string {
+	out, err := st.Compose(ctx, nil, "config", "--images")
 	if err != nil {
-		return "", err
+		return "unknown"
 	}
-	var cfg struct {
-		Services map[string]struct {
-			Build struct {
-				Args map[string]string `json:"args"`
-			} `json:"build"`
-		} `json:"services"`
+	for _, image := range strings.Fields(out) {
+		if !strings.Contains(image, "tvs-entry:") && !strings.Contains(image, "tvs-webapp:") {
+			if st.EnvFile != "" {
+				return image + " (test double, not Elasticsearch)"
+			}
+			return image
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
-		return "", fmt.Errorf("docker compose config: %w", err)
-	}
-	return cfg.Services["entry"].Build.Args["NGINX_CONF"], nil
+	return "unknown"
 }
 
-func (s *stack) compose(ctx context.Context, env []string, args ...string) (string, error) {
-	all := []string{"compose", "-p", s.project, "-f", filepath.Join(s.root, "compose.yaml")}
-	if s.override != "" {
-		all = append(all, "-f", s.override)
-	}
-	if s.envFile != "" {
-		all = append(all, "--env-file", s.envFile)
-	}
-	cmd := exec.CommandContext(ctx, "docker", append(all, args...)...)
-	cmd.Env = append(os.Environ(), append([]string{"TVS_BIND=127.0.0.1", "TVS_PORT=0", "DOCKER_BUILDKIT=0"}, env...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("docker compose %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
-}
-
-func docker(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-func (s *stack) entryURL(ctx context.Context) (string, error) {
-	out, err := s.compose(ctx, nil, "port", "entry", "8080")
-	if err != nil {
-		return "", err
-	}
-	addr := strings.TrimSpace(out)
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		return "", fmt.Errorf("entry is published on %q, not on 127.0.0.1", addr)
-	}
-	return "http://" + addr, nil
-}
-
-func (s *stack) containers(ctx context.Context, service string) []string {
-	out, err := s.compose(ctx, nil, "ps", "-q", service)
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(out)
-}
-
-func (s *stack) imageSize(ctx context.Context, image string) (int64, error) {
-	out, err := docker(ctx, "image", "inspect", "-f", "{{.Size}}", image)
+func imageSize(ctx context.Context, st *stack.Stack, image string) (int64, error) {
+	out, err := st.Docker(ctx, nil, "image", "inspect", "-f", "{{.Size}}", image)
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseInt(out, 10, 64)
+	return strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 }
 
 // maxRSS is the largest resident set, in KB, of a service's main processes
 // (VmRSS of the container's PID 1, read from the host's /proc).
-func (s *stack) maxRSS(ctx context.Context, service string) int64 {
+func maxRSS(ctx context.Context, st *stack.Stack, service string) int64 {
 	var max int64
-	for _, id := range s.containers(ctx, service) {
-		pid, err := docker(ctx, "inspect", "-f", "{{.State.Pid}}", id)
+	ids, _ := st.Containers(ctx, service)
+	for _, id := range ids {
+		c, err := st.Inspect(ctx, id)
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + pid + "/status")
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.State.Pid))
 		if err != nil {
 			continue
 		}
@@ -387,30 +300,32 @@ func (s *stack) maxRSS(ctx context.Context, service string) int64 {
 // pickup scales to 4 replicas and returns the time from the new replica
 // being healthy to its first answer through entry (0 when it already
 // answered by then: nginx may find it before its healthcheck passes).
-func (s *stack) pickup(ctx context.Context, base string) (time.Duration, error) {
+func pickup(ctx context.Context, st *stack.Stack, base string) (time.Duration, error) {
 	old := map[string]bool{}
-	for _, id := range s.containers(ctx, "webapp") {
+	ids, err := st.Containers(ctx, "webapp")
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
 		old[id] = true
 	}
 	done := make(chan error, 1)
-	go func() {
-		_, err := s.compose(ctx, nil, "up", "-d", "--wait", "--no-recreate", "--scale", "webapp=4")
-		done <- err
-	}()
+	go func() { done <- st.Scale(ctx, 4) }()
 	var fresh string
 	var healthy, answered time.Time
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	client := stack.FreshClient()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) && (healthy.IsZero() || answered.IsZero()) {
 		if fresh == "" {
-			for _, id := range s.containers(ctx, "webapp") {
+			ids, _ := st.Containers(ctx, "webapp")
+			for _, id := range ids {
 				if !old[id] {
 					fresh = id
 				}
 			}
 		}
 		if fresh != "" && healthy.IsZero() {
-			if h, _ := docker(ctx, "inspect", "-f", "{{.State.Health.Status}}", fresh); h == "healthy" {
+			if c, err := st.Inspect(ctx, fresh); err == nil && c.Health() == "healthy" {
 				healthy = time.Now()
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"tvs/control/protocol"
+	"tvs/stack"
 )
 
 // fake records the docker commands and answers `ps` with ps.
@@ -40,7 +41,7 @@ func do(t *testing.T, f *fake, line string) ([]string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Solution{Runner: f, Project: "tvs", Dir: "/srv/tvs"}
+	s := &Solution{Stack: stack.Stack{Runner: f, Project: "tvs", Dir: "/srv/tvs"}}
 	var out []string
 	cmd, _ := protocol.Lookup(req.Command)
 	err = cmd.Run(context.Background(), s, req, func(l string) { out = append(out, l) })
@@ -54,7 +55,7 @@ func TestReset(t *testing.T) {
 	if _, err := do(t, f, "reset 3 8080"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{base + " down --remove-orphans", "TVS_PORT=8080 " + base + " up -d --wait --scale webapp=3"}
+	want := []string{base + " down --remove-orphans", "TVS_PORT=8080 " + base + " up -d --wait --no-recreate --scale webapp=3"}
 	if strings.Join(f.calls, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("calls:\n%s\nwant:\n%s", strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
 	}
@@ -134,7 +135,7 @@ func TestFailureIsReported(t *testing.T) {
 
 func TestOfflineEnvFileIsPassed(t *testing.T) {
 	f := &fake{}
-	s := &Solution{Runner: f, Project: "p", Dir: "/d", EnvFile: "/d/offline.env", Bind: "127.0.0.1"}
+	s := &Solution{Stack: stack.Stack{Runner: f, Project: "p", Dir: "/d", EnvFile: "/d/offline.env", Env: []string{"TVS_BIND=127.0.0.1"}}}
 	s.Stop(context.Background(), false, func(string) {})
 	if want := "TVS_BIND=127.0.0.1 compose -p p --project-directory /d -f /d/compose.yaml --env-file /d/offline.env stop entry webapp"; f.calls[0] != want {
 		t.Fatalf("%q\nwant %q", f.calls[0], want)

@@ -24,6 +24,7 @@ import (
 	"tvs/control/compose"
 	"tvs/control/daemon"
 	"tvs/control/protocol"
+	"tvs/stack"
 )
 
 func main() {
@@ -80,7 +81,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if _, err := os.Stat(filepath.Join(cfg.dir, "offline.env")); err == nil {
 		envFile = filepath.Join(cfg.dir, "offline.env")
 	}
-	sol := &compose.Solution{Runner: compose.Docker{}, Project: cfg.project, Dir: cfg.dir, EnvFile: envFile, Bind: cfg.bind}
+	sol := &compose.Solution{Stack: stack.Stack{Project: cfg.project, Dir: cfg.dir, EnvFile: envFile}}
+	if cfg.bind != "" {
+		sol.Stack.Env = []string{"TVS_BIND=" + cfg.bind}
+	}
 	dcfg := daemon.Config{Handler: sol, Log: log, Group: cfg.group, LockWait: cfg.lockWait}
 	if activated {
 		dcfg.Idle = cfg.idle

@@ -13,89 +13,122 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"tvs/stack"
 )
 
-// checkPageInBrowser loads the page in headless Chromium: HOST and COUNT are
-// shown, the CSS and images load, nothing fails and the console stays clean.
-func checkPageInBrowser(t *testing.T, base string) {
-	browser := ""
+// browser is a headless Chromium tab that records what went wrong in it:
+// failed requests, HTTP errors, console errors and warnings, exceptions.
+type browser struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+	loaded   []string
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
-			browser = p
+			path = p
 			break
 		}
 	}
-	if browser == "" {
+	if path == "" {
 		t.Skip("no chromium installed (apt-get install chromium); .ci/run installs it")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
+		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
+		chromedp.WindowSize(1100, 800),
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-domain-reliability", true),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
-
-	var mu sync.Mutex
-	var problems, loaded []string
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	b := &browser{ctx: ctx}
 	listen := func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		switch e := ev.(type) {
 		case *network.EventLoadingFailed:
-			problems = append(problems, "request failed: "+e.ErrorText)
+			b.problems = append(b.problems, "request failed: "+e.ErrorText)
 		case *network.EventResponseReceived:
-			loaded = append(loaded, e.Response.URL)
+			b.loaded = append(b.loaded, e.Response.URL)
 			if e.Response.Status >= 400 {
-				problems = append(problems, e.Response.URL+": "+e.Response.StatusText)
+				b.problems = append(b.problems, e.Response.URL+": "+e.Response.StatusText)
 			}
 		case *runtime.EventConsoleAPICalled:
 			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
-				problems = append(problems, "console "+string(e.Type))
+				b.problems = append(b.problems, "console "+string(e.Type))
 			}
 		case *runtime.EventExceptionThrown:
-			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
+			b.problems = append(b.problems, "exception: "+e.ExceptionDetails.Text)
 		}
 	}
 	// Listen starts the browser; the events of the tab go to listen.
 	if err := chromedp.Listen(ctx, listen); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	return b
+}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible("main")); err != nil {
-		t.Fatalf("browser: load %s: %v", base, err)
-	}
-	text, err := chromedp.Run(ctx, chromedp.Text("body"))
+// screenshot takes the whole page, and keeps it as name in
+// TVS_SCREENSHOT_DIR when that is set.
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cssRules, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.styleSheets.length ? document.styleSheets[0].cssRules.length : 0`))
+	dir := os.Getenv("TVS_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s (%d bytes)", filepath.Join(dir, name), len(shot))
+}
+
+// check fails the test for anything that went wrong in the tab.
+func (b *browser) check(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t.Logf("chromium loaded %d resources", len(b.loaded))
+	if len(b.problems) > 0 {
+		t.Errorf("the browser saw problems: %v", b.problems)
+	}
+}
+
+// The page in headless Chromium, through entry: HOST and COUNT are shown,
+// the CSS and images load, nothing fails and the console stays clean.
+func TestPageInABrowser(t *testing.T) {
+	s := startStack(t, 2)
+	b := newBrowser(t)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.entry+"/"), chromedp.WaitVisible("main")); err != nil {
+		t.Fatalf("browser: load %s: %v", s.entry, err)
+	}
+	text, err := chromedp.Run(b.ctx, chromedp.Text("body"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logoLoaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector('header img'); return i.complete && i.naturalWidth > 0 })()`))
+	cssRules, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.styleSheets.length ? document.styleSheets[0].cssRules.length : 0`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	logoLoaded, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector('header img'); return i.complete && i.naturalWidth > 0 })()`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	shotPath := filepath.Join(t.TempDir(), "page.png")
-	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("chromium loaded %d resources: %v; screenshot %s (%d bytes)", len(loaded), loaded, shotPath, len(shot))
-	if !strings.Contains(text, "HOST:") || !strings.Contains(text, "COUNT:") {
-		t.Errorf("page text lacks HOST or COUNT:\n%s", text)
+	b.screenshot(t, "page.png")
+	if !strings.Contains(text, "HOST:") || !strings.Contains(text, "COUNT:") || !strings.Contains(text, "ADDRESSES:") {
+		t.Errorf("page text lacks HOST, ADDRESSES or COUNT:\n%s", text)
 	}
 	if cssRules == 0 {
 		t.Errorf("the stylesheet did not load (0 CSS rules)")
@@ -103,10 +136,58 @@ func checkPageInBrowser(t *testing.T, base string) {
 	if !logoLoaded {
 		t.Errorf("the logo image did not load")
 	}
-	if len(problems) > 0 {
-		t.Errorf("the browser saw problems: %v", problems)
+	b.check(t)
+}
+
+// The live view while a load runs over 3 replicas: the page, updating
+// itself, lists the 3 replicas with their visits and a rate, and says
+// which replica served it.
+func TestLiveViewInABrowser(t *testing.T) {
+	s := startStack(t, 3)
+	stop := stack.Steady(stack.FreshClient(), s.entry+"/", 40, 2*time.Minute)
+	defer stop()
+	b := newBrowser(t)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.entry+"/live"), chromedp.WaitVisible("#replicas")); err != nil {
+		t.Fatalf("browser: load %s/live: %v", s.entry, err)
 	}
-	if dir := os.Getenv("TVS_SCREENSHOT_DIR"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "page.png"), shot, 0o644)
+	// Rows with visits and a rate appear as the script polls, once a second.
+	var rows []map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var err error
+		rows, err = chromedp.Run(b.ctx, chromedp.Evaluate[[]map[string]string](`[...document.querySelectorAll("tr.replica")].map(tr => ({
+			host: tr.dataset.host, visits: tr.querySelector(".visits").textContent, rps: tr.querySelector(".rps").textContent}))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy := 0
+		for _, r := range rows {
+			if r["visits"] != "0" && r["rps"] != "0.0" {
+				busy++
+			}
+		}
+		if busy == 3 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
+	served, err := chromedp.Run(b.ctx, chromedp.Text("#served-by"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.screenshot(t, "live.png")
+	r := stop()
+	t.Logf("live view served by %s, rows %v; load %d sent, %d failed", served, rows, r.Sent, len(r.Failed))
+	if len(rows) != 3 {
+		t.Fatalf("the live view lists %d replicas, want 3: %v", len(rows), rows)
+	}
+	for _, row := range rows {
+		if row["visits"] == "0" || row["rps"] == "0.0" {
+			t.Errorf("replica %s shows no visits or no rate: %v", row["host"], row)
+		}
+	}
+	if served == "" {
+		t.Errorf("the live view does not say which replica served it")
+	}
+	b.check(t)
 }

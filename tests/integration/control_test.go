@@ -3,8 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"tvs/stack"
 )
 
 // buildControl builds tvsctld and tvsctl into a temporary folder.
@@ -61,12 +60,6 @@ func waitForFile(t *testing.T, path string, within time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
 }
 
 // Socket activation for real, without systemd as PID 1: systemd's own
@@ -161,20 +154,20 @@ func TestControlEndToEnd(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s := &stack{t: t, name: project, entry: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	if _, code := tvsctl(t, client, socket, "reset", "2", fmt.Sprint(port)); code != 0 {
 		t.Fatalf("reset 2 %d: exit %d", port, code)
 	}
-	expectHosts(t, s, 2)
+	expectHosts(t, base, 2)
 	if _, code := tvsctl(t, client, socket, "inc", "2"); code != 0 {
 		t.Fatalf("inc 2: exit %d", code)
 	}
-	expectHosts(t, s, 4)
+	expectHosts(t, base, 4)
 	if _, code := tvsctl(t, client, socket, "dec", "3"); code != 0 {
 		t.Fatalf("dec 3: exit %d", code)
 	}
-	expectHosts(t, s, 1)
+	expectHosts(t, base, 1)
 	if out, code := tvsctl(t, client, socket, "dec"); code != 1 || !strings.Contains(out, "cannot go below 1") {
 		t.Errorf("dec at 1 replica: exit %d, want 1 saying why", code)
 	}
@@ -184,7 +177,7 @@ func TestControlEndToEnd(t *testing.T) {
 	if _, code := tvsctl(t, client, socket, "stop"); code != 0 {
 		t.Fatalf("stop: exit %d", code)
 	}
-	if _, err := s.hit(freshClient(), "/"); err == nil {
+	if _, err := hit(stack.FreshClient(), base, "/"); err == nil {
 		t.Errorf("entry still answers after stop")
 	}
 	out, code := tvsctl(t, client, socket, "status")
@@ -194,7 +187,7 @@ func TestControlEndToEnd(t *testing.T) {
 	if _, code := tvsctl(t, client, socket, "start"); code != 0 {
 		t.Fatalf("start: exit %d", code)
 	}
-	expectHosts(t, s, 1)
+	expectHosts(t, base, 1)
 	out, code = tvsctl(t, client, socket, "status")
 	if code != 0 || !strings.Contains(out, "webapp   desired 1, running 1, healthy 1") || !strings.Contains(out, " stored") {
 		t.Errorf("status after start: exit %d\n%s", code, out)
@@ -202,15 +195,15 @@ func TestControlEndToEnd(t *testing.T) {
 }
 
 // expectHosts polls entry until exactly n replicas answer among 40 requests.
-func expectHosts(t *testing.T, s *stack, n int) {
+func expectHosts(t *testing.T, base string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var seen map[string]int
 	for time.Now().Before(deadline) {
 		seen = map[string]int{}
-		c := freshClient()
+		c := stack.FreshClient()
 		for range 40 {
-			if host, err := s.hit(c, "/"); err == nil {
+			if host, err := hit(c, base, "/"); err == nil {
 				seen[host]++
 			}
 		}

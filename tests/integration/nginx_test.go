@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"context"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"tvs/stack"
 )
 
 // Both of entry's configurations against every nginx base image on this
@@ -15,8 +18,12 @@ func TestNginxConfigsAgainstTheirVersions(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
+	base, err := (&stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: envFile}).BuildArg(context.Background(), "entry", "NGINX_IMAGE")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var images []string
-	for _, image := range []string{"tvs-nginx-base:sid", "tvs-nginx-base:bookworm", "nginx:1.27", offlineEnv["NGINX_IMAGE"]} {
+	for _, image := range []string{"tvs-nginx-base:sid", "tvs-nginx-base:bookworm", base} {
 		if image != "" && !slices.Contains(images, image) && exec.Command("docker", "image", "inspect", image).Run() == nil {
 			images = append(images, image)
 		}

@@ -13,38 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go/modules/compose"
+	"tvs/stack"
 )
-
-// A steady load, on fresh connections and on kept-alive ones, while the
-// webapp goes 3 -> 5 -> 2 -> 3 replicas: every response is 2xx.
-func TestZeroFailuresWhileScaling(t *testing.T) {
-	s := startStack(t, 3)
-	start := time.Now()
-	// 55 per second each, so that each load stays above 50/s measured.
-	stopFresh := s.startLoad(55, freshClient())
-	stopKept := s.startLoad(55, keepAliveClient())
-	for _, n := range []int{5, 2, 3} {
-		time.Sleep(5 * time.Second)
-		s.up(n)
-		t.Logf("%4.1fs: scaled to %d replicas", time.Since(start).Seconds(), n)
-	}
-	if rest := 30*time.Second - time.Since(start); rest > 0 {
-		time.Sleep(rest)
-	}
-	fresh, kept := stopFresh(), stopKept()
-	elapsed := time.Since(start)
-	checkLoads(t, elapsed, 50, namedLoad{"fresh connections", fresh}, namedLoad{"keep-alive", kept})
-	if elapsed < 30*time.Second {
-		t.Errorf("the loads ran %.0fs, want at least 30s", elapsed.Seconds())
-	}
-}
 
 // 1000 requests at concurrency 20 over 3 replicas, one replica stopped
 // (SIGTERM) in the middle: once idle, the stored count grew by exactly 1000.
 func TestNothingLostWhenAReplicaStops(t *testing.T) {
 	s := startStack(t, 3)
-	before, err := s.storedCount()
+	before, err := storedCount(s.entry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +30,13 @@ func TestNothingLostWhenAReplicaStops(t *testing.T) {
 	var ok, failed int
 	var firstErr string
 	var wg sync.WaitGroup
-	c := freshClient()
+	c := stack.FreshClient()
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range jobs {
-				_, err := s.hit(c, "/")
+				_, err := hit(c, s.entry, "/")
 				mu.Lock()
 				if err != nil {
 					failed++
@@ -88,8 +64,8 @@ func TestNothingLostWhenAReplicaStops(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatalf("docker stop %.12s: %v", victim, err)
 	}
-	s.waitCount(before+int64(ok), 20*time.Second)
-	after, _ := s.storedCount()
+	waitCount(t, s.entry, before+int64(ok), 20*time.Second)
+	after, _ := storedCount(s.entry)
 	t.Logf("sent %d at concurrency %d, replica %.12s stopped at request %d: %d answered, %d failed, stored count grew by %d, lost %d",
 		total, workers, victim, total/2, ok, failed, after-before, int64(ok)-(after-before))
 	if failed > 0 {
@@ -107,15 +83,15 @@ func TestStorageOutage(t *testing.T) {
 	s := startStack(t, 2)
 	webapps := s.containers("webapp")
 	storage := s.containers("storage")[0]
-	before, err := s.storedCount()
+	before, err := storedCount(s.entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := s.startLoad(20, freshClient())
+	stop := stack.Steady(stack.FreshClient(), s.entry+"/", 20, 5*time.Minute)
 
 	dockerCLI(t, "stop", storage)
 	down := time.Now()
-	c := freshClient()
+	c := stack.FreshClient()
 	sawDegraded, saw503 := false, false
 	var pages int64 // visits made by this loop, besides the load's
 	for time.Since(down) < 10*time.Second {
@@ -158,12 +134,12 @@ func TestStorageOutage(t *testing.T) {
 	readyAfter := time.Since(healthy)
 	r := stop()
 	// Every page answered during the outage counts, once storage is back.
-	s.waitCount(before+int64(r.sent-len(r.failed))+pages, 20*time.Second)
-	after, _ := s.storedCount()
+	waitCount(t, s.entry, before+int64(r.Sent-len(r.Failed))+pages, 20*time.Second)
+	after, _ := storedCount(s.entry)
 	t.Logf("storage down 10 s under load: %d sent, %d failed; degraded page seen %v, readyz 503 seen %v, 200 again %.1fs after storage healthy; stored count grew by %d",
-		r.sent, len(r.failed), sawDegraded, saw503, readyAfter.Seconds(), after-before)
-	if len(r.failed) > 0 {
-		t.Errorf("%d requests failed during the outage, first: %s", len(r.failed), r.failed[0])
+		r.Sent, len(r.Failed), sawDegraded, saw503, readyAfter.Seconds(), after-before)
+	if len(r.Failed) > 0 {
+		t.Errorf("%d requests failed during the outage, first: %s", len(r.Failed), r.Failed[0])
 	}
 	if !sawDegraded || !saw503 {
 		t.Errorf("during the outage: degraded page %v, readyz 503 %v; want both", sawDegraded, saw503)
@@ -183,35 +159,30 @@ func TestStorageOutage(t *testing.T) {
 // restart of storage.
 func TestCountSurvivesDownUpAndRestart(t *testing.T) {
 	s := startStack(t, 1)
-	c := freshClient()
+	c := stack.FreshClient()
 	for range 10 {
-		if _, err := s.hit(c, "/"); err != nil {
+		if _, err := hit(c, s.entry, "/"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.waitCount(10, 10*time.Second)
+	waitCount(t, s.entry, 10, 10*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dc, err := compose.NewDockerComposeWith(compose.WithStackFiles(root()+"/compose.yaml"), compose.StackIdentifier(s.name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dc.WithEnv(s.env).Down(ctx); err != nil {
+	if err := s.Down(ctx, false); err != nil {
 		t.Fatalf("down (volumes kept): %v", err)
 	}
 	if n := len(s.containers("storage")); n != 0 {
 		t.Fatalf("%d storage containers after down", n)
 	}
 	s.up(1)
-	s.entry = "http://127.0.0.1:" + s.publishedPort()
-	s.waitCount(10, 20*time.Second)
+	waitCount(t, s.entry, 10, 20*time.Second)
 	t.Logf("after down and up: stored count 10")
 
 	storage := s.containers("storage")[0]
 	dockerCLI(t, "restart", storage)
 	s.waitHealthy(storage, 60*time.Second)
-	s.waitCount(10, 20*time.Second)
+	waitCount(t, s.entry, 10, 20*time.Second)
 	t.Logf("after restart storage: stored count 10")
 }
 
@@ -225,7 +196,7 @@ func TestCountSurvivesDownUpAndRestart(t *testing.T) {
 // another replica: they show several upstreams in X-Tvs-Upstream.
 func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 	s := startStack(t, 3)
-	before, err := s.storedCount()
+	before, err := storedCount(s.entry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,14 +212,14 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := keepAliveClient()
+			c := stack.KeepAliveClient()
 			for {
 				select {
 				case <-done:
 					return
 				default:
 				}
-				p, err := s.page(c)
+				p, err := page(c, s.entry)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -274,7 +245,7 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 		victim := webapps[i%len(webapps)]
 		_, _, restartsBefore := s.state(victim)
 		time.Sleep(time.Second)
-		pid := s.inspect(victim).Container.State.Pid
+		pid := s.inspect(victim).State.Pid
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill -9 %d (webapp %.12s): %v", pid, victim, err)
 		}
@@ -298,7 +269,11 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 
 	// Search sees the last writes after a refresh: wait until the count
 	// reaches the promised visits and holds still.
-	stored := s.settledCount(before+promised, 30*time.Second) - before
+	settled, err := stack.SettledCount(context.Background(), s.entry, before+promised, 30*time.Second)
+	if err != nil {
+		t.Log(err)
+	}
+	stored := settled - before
 	t.Logf("5 crashes under %d clients: %d answered with a count, %d degraded, %d failed, %d retried on another replica; stored %d (lost %d, beyond the answers %d)",
 		workers, promised, degraded, failed, retried, stored, max(promised-stored, 0), max(stored-promised-degraded, 0))
 	if failed > 0 {
@@ -315,12 +290,38 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 	}
 }
 
+// pageResult is what one GET / through entry showed.
+type pageResult struct {
+	counted bool // the page showed a count: the visit was stored
+	retried bool // entry tried more than one replica (X-Tvs-Upstream)
+}
+
+// page sends one GET / to entry at base.
+func page(c *http.Client, base string) (pageResult, error) {
+	res, err := c.Get(base + "/")
+	if err != nil {
+		return pageResult{}, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return pageResult{}, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return pageResult{}, fmt.Errorf("GET /: %s", res.Status)
+	}
+	// $upstream_addr lists every replica tried, separated by ", " (and
+	// " : " after the @fresh fallback).
+	up := res.Header.Get("X-Tvs-Upstream")
+	return pageResult{
+		counted: !strings.Contains(string(body), "COUNT: <b>----</b>"),
+		retried: strings.Contains(up, ",") || strings.Contains(up, " : "),
+	}, nil
+}
+
 // A host port already in use makes `up` fail with Docker's own message,
 // which the README's troubleshooting section explains.
 func TestUpFailsWhenThePortIsTaken(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -328,20 +329,10 @@ func TestUpFailsWhenThePortIsTaken(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	s := &stack{t: t, name: fmt.Sprintf("tvs-test-port-%d", port), env: map[string]string{
-		"TVS_BIND": "127.0.0.1", "TVS_PORT": fmt.Sprint(port), "WEBAPP_REPLICAS": "1",
-	}}
-	for k, v := range offlineEnv {
-		s.env[k] = v
-	}
-	t.Cleanup(s.remove)
+	s := newStack(t, fmt.Sprint("TVS_PORT=", port)) // the later TVS_PORT wins
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dc, err := compose.NewDockerComposeWith(compose.WithStackFiles(root()+"/compose.yaml"), compose.StackIdentifier(s.name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = dc.WithEnv(s.env).Up(ctx, compose.Wait(true))
+	err = s.Scale(ctx, 1)
 	t.Logf("up with 127.0.0.1:%d taken: %v", port, err)
 	if err == nil || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("up succeeded or failed for another reason: %v", err)

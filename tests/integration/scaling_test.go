@@ -3,6 +3,7 @@ package integration
 import (
 	"testing"
 	"time"
+	"tvs/stack"
 )
 
 // Scaling as users do it: `--scale webapp=N --no-recreate`. entry keeps its
@@ -25,13 +26,13 @@ func TestScaleUpAndDown(t *testing.T) {
 		if n := len(s.containers("webapp")); n != 5 {
 			t.Fatalf("%d webapp containers, want 5", n)
 		}
-		c := freshClient()
+		c := stack.FreshClient()
 		seen := map[string]int{}
 		for len(seen) < 5 {
 			if time.Since(healthy) > 5*time.Second {
 				t.Fatalf("only %d of 5 replicas answered within 5 s of healthy: %v", len(seen), seen)
 			}
-			host, err := s.hit(c, "/")
+			host, err := hit(c, s.entry, "/")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,24 +42,24 @@ func TestScaleUpAndDown(t *testing.T) {
 	})
 
 	t.Run("5 to 2 under load: no failed request, 2 answer", func(t *testing.T) {
-		stop := s.startLoad(20, freshClient())
+		stop := stack.Steady(stack.FreshClient(), s.entry+"/", 20, 5*time.Minute)
 		s.up(2)
 		time.Sleep(2 * time.Second) // keep the load on while nginx's DNS answer ages out
 		r := stop()
-		t.Logf("during scale-down: %d requests sent, %d failed, per replica %v", r.sent, len(r.failed), r.hosts)
-		if len(r.failed) > 0 {
-			t.Fatalf("%d requests failed while scaling down, first: %s", len(r.failed), r.failed[0])
+		t.Logf("during scale-down: %d requests sent, %d failed, per replica %v", r.Sent, len(r.Failed), r.Hosts)
+		if len(r.Failed) > 0 {
+			t.Fatalf("%d requests failed while scaling down, first: %s", len(r.Failed), r.Failed[0])
 		}
-		if r.sent < 20 {
-			t.Fatalf("only %d requests were sent: the load did not run", r.sent)
+		if r.Sent < 20 {
+			t.Fatalf("only %d requests were sent: the load did not run", r.Sent)
 		}
 		if n := len(s.containers("webapp")); n != 2 {
 			t.Fatalf("%d webapp containers, want 2", n)
 		}
-		c := freshClient()
+		c := stack.FreshClient()
 		after := map[string]int{}
 		for range 30 {
-			host, err := s.hit(c, "/")
+			host, err := hit(c, s.entry, "/")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,4 +73,28 @@ func TestScaleUpAndDown(t *testing.T) {
 			t.Fatalf("entry was recreated while scaling down")
 		}
 	})
+}
+
+// A steady load, on fresh connections and on kept-alive ones, while the
+// webapp goes 3 -> 5 -> 2 -> 3 replicas: every response is 2xx.
+func TestZeroFailuresWhileScaling(t *testing.T) {
+	s := startStack(t, 3)
+	start := time.Now()
+	// 55 per second each, so that each load stays above 50/s measured.
+	stopFresh := stack.Steady(stack.FreshClient(), s.entry+"/", 55, 5*time.Minute)
+	stopKept := stack.Steady(stack.KeepAliveClient(), s.entry+"/", 55, 5*time.Minute)
+	for _, n := range []int{5, 2, 3} {
+		time.Sleep(5 * time.Second)
+		s.up(n)
+		t.Logf("%4.1fs: scaled to %d replicas", time.Since(start).Seconds(), n)
+	}
+	if rest := 30*time.Second - time.Since(start); rest > 0 {
+		time.Sleep(rest)
+	}
+	fresh, kept := stopFresh(), stopKept()
+	elapsed := time.Since(start)
+	checkLoads(t, elapsed, 50, map[string]*stack.Result{"fresh connections": fresh, "keep-alive": kept})
+	if elapsed < 30*time.Second {
+		t.Errorf("the loads ran %.0fs, want at least 30s", elapsed.Seconds())
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"tvs/stack"
 )
 
 // The same compose.yaml, with compose.swarm.yaml, as a stack on a
@@ -35,21 +36,20 @@ func TestSwarm(t *testing.T) {
 		"TVS_PORT=" + port,
 		"WEBAPP_REPLICAS=3",
 	}}
-	if image, ok := offlineEnv["ES_IMAGE"]; ok {
-		st.env = append(st.env, "ES_IMAGE="+image)
-		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", image)
+	if envFile != "" {
+		// stack deploy reads no env file: storage's image goes on its own.
+		st.env = append(st.env, "ES_IMAGE="+esImage)
+		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", esImage)
 	}
 	t.Cleanup(st.remove)
 	st.deploy()
-	// Only the web helpers of the compose stack are used: they need t and
-	// entry's address.
-	web := &stack{t: t, entry: "http://127.0.0.1:" + port}
-	t.Logf("stack %s: entry on %s (mode host), images tagged %s", name, web.entry, tag)
+	base := "http://127.0.0.1:" + port
+	t.Logf("stack %s: entry on %s (mode host), images tagged %s", name, base, tag)
 
 	// Every page this test gets is a visit; the stack starts at 0.
 	var pages int64
 	t.Run("3 tasks answer through entry", func(t *testing.T) {
-		hosts := hostsWithin(t, web, 3, 30*time.Second)
+		hosts := hostsWithin(t, base, 3, 30*time.Second)
 		pages += sum(hosts)
 		t.Logf("replicas that answered: %v", hosts)
 	})
@@ -113,7 +113,7 @@ func TestSwarm(t *testing.T) {
 	t.Run("scaled to 5, all 5 answer within 10 s", func(t *testing.T) {
 		start := time.Now()
 		dockerCLI(t, "service", "scale", "--detach", name+"_webapp=5")
-		hosts := hostsWithin(t, web, 5, 10*time.Second)
+		hosts := hostsWithin(t, base, 5, 10*time.Second)
 		pages += sum(hosts)
 		if got := st.containers("entry"); !slices.Equal(got, entry) {
 			t.Errorf("entry's container changed while scaling: %.12s -> %.12s", entry, got)
@@ -125,15 +125,15 @@ func TestSwarm(t *testing.T) {
 		next := tag + "-next"
 		dockerCLI(t, "tag", "tvs-webapp:"+tag, "tvs-webapp:"+next)
 		t.Cleanup(func() { _ = exec.Command("docker", "rmi", "tvs-webapp:"+next).Run() })
-		stopFresh := web.startLoad(25, freshClient())
-		stopKept := web.startLoad(25, keepAliveClient())
+		stopFresh := stack.Steady(stack.FreshClient(), base+"/", 25, 5*time.Minute)
+		stopKept := stack.Steady(stack.KeepAliveClient(), base+"/", 25, 5*time.Minute)
 		start := time.Now()
 		out := dockerCLI(t, "service", "update", "--detach=false", "--image", "tvs-webapp:"+next, name+"_webapp")
 		took := time.Since(start)
 		time.Sleep(2 * time.Second) // the load goes on a little past the last replacement
 		fresh, kept := stopFresh(), stopKept()
 		elapsed := time.Since(start)
-		checkLoads(t, elapsed, 20, namedLoad{"fresh connections", fresh}, namedLoad{"keep-alive", kept})
+		checkLoads(t, elapsed, 20, map[string]*stack.Result{"fresh connections": fresh, "keep-alive": kept})
 		t.Logf("service update took %.1fs", took.Seconds())
 		// Every task now runs the new image, and none of the old ones is left.
 		images := strings.Fields(dockerCLI(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", name+"_webapp"))
@@ -143,7 +143,7 @@ func TestSwarm(t *testing.T) {
 		if got := st.containers("entry"); !slices.Equal(got, entry) {
 			t.Errorf("entry's container changed during the update: %.12s -> %.12s", entry, got)
 		}
-		pages += int64(fresh.sent - len(fresh.failed) + kept.sent - len(kept.failed))
+		pages += int64(fresh.OK() + kept.OK())
 	})
 
 	// Nothing lost through scaling and the rolling update, nothing counted
@@ -153,7 +153,7 @@ func TestSwarm(t *testing.T) {
 	if t.Failed() {
 		return // a failed step's requests are not all in pages
 	}
-	web.waitCount(pages, 30*time.Second)
+	waitCount(t, base, pages, 30*time.Second)
 	t.Logf("stored count %d: every page answered, once", pages)
 }
 
@@ -304,35 +304,12 @@ func (st *swarmStack) remove() {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	if exec.Command("docker", "volume", "inspect", st.name+"_esdata").Run() != nil {
+		return // never made: the deploy failed before storage started
+	}
 	if out, err := exec.Command("docker", "volume", "rm", st.name+"_esdata").CombinedOutput(); err != nil {
 		st.t.Errorf("docker volume rm %s_esdata: %v: %s", st.name, err, out)
 	}
-}
-
-// hostsWithin sends requests on fresh connections until n different
-// replicas have answered, and fails the test if that takes longer than
-// within.
-func hostsWithin(t *testing.T, s *stack, n int, within time.Duration) map[string]int {
-	t.Helper()
-	c := freshClient()
-	seen := map[string]int{}
-	var lastErr error
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		host, err := s.hit(c, "/")
-		if err != nil {
-			lastErr = err
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		seen[host]++
-		if len(seen) >= n {
-			return seen
-		}
-		time.Sleep(10 * time.Millisecond) // a probe, not a load
-	}
-	t.Fatalf("%d replicas answered within %s, want %d: %v (last error: %v)", len(seen), within, n, seen, lastErr)
-	return nil
 }
 
 // resolve returns the IPv4 addresses a name has inside a container, sorted.
