@@ -16,6 +16,12 @@ COPY webapp/ webapp/
 RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/webapp", "./webapp"]
 
 FROM scratch
+# The version the page and /api/whoami show: `git describe`, passed by the
+# scripts that build (scripts/test, bench, swarm-images) or by hand:
+#   TVS_VERSION=$(git describe --always --dirty) docker compose build
+ARG TVS_VERSION=dev
+ENV TVS_VERSION=${TVS_VERSION}
+LABEL org.opencontainers.image.version=${TVS_VERSION}
 COPY --from=build /out/webapp /webapp
 USER 65532:65532
 EXPOSE 8000

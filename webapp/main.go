@@ -26,9 +26,6 @@ import (
 	"tvs/webapp/web"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // Exit codes.
 const (
 	exitFailure = 1
@@ -82,7 +79,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	// The first line says which storage this replica counts in.
-	log.Info("starting", "storage", store.Describe(), "port", cfg.Port, "version", version, "ack_timeout", cfg.AckTimeout.String())
+	// One address per network the replica is on (frontnet, backnet).
+	addrs, err := localAddrs()
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "storage", store.Describe(), "port", cfg.Port, "addresses", addrs, "version", cfg.Version, "ack_timeout", cfg.AckTimeout.String())
 	recorder, err := visits.Start(store, visits.Options{Host: host, AckTimeout: cfg.AckTimeout, Logger: log})
 	if err != nil {
 		return err
@@ -93,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
 	srv := &http.Server{
-		Handler:           web.NewHandler(web.Info{Host: host, Port: cfg.Port, Version: version, Started: time.Now()}, recorder, log),
+		Handler:           web.NewHandler(web.Info{Host: host, Addrs: addrs, Port: cfg.Port, Version: cfg.Version, Started: time.Now()}, recorder, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -145,6 +147,24 @@ func newStore(cfg config.Config) (visits.Store, error) {
 		return memory.New(), nil
 	}
 	return elasticsearch.New(elasticsearch.Config{URL: cfg.ElasticURL})
+}
+
+// localAddrs returns this host's addresses, loopback and link-local left
+// out: in a container, one per network it is on.
+func localAddrs() ([]string, error) {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("network addresses: %w", err)
+	}
+	var out []string
+	for _, a := range ifaddrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() || ipnet.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, ipnet.IP.String())
+	}
+	return out, nil
 }
 
 // healthcheck asks the local server whether it is alive, for a Docker

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // When TVS_TEST_RUN_MAIN is set, the test binary is the webapp itself, so the

@@ -21,6 +21,9 @@ type Config struct {
 	// AckTimeout is how long a visit waits for storage to acknowledge it
 	// before the page is answered without a count (TVS_ACK_TIMEOUT).
 	AckTimeout time.Duration
+	// Version is the build's version (TVS_VERSION, which the image sets
+	// from its build argument: `git describe`), or "dev".
+	Version string
 }
 
 // Redacted returns ElasticURL with its password, if any, replaced by xxxxx.
@@ -49,7 +52,10 @@ func (e *Error) Error() string {
 
 // Load reads the settings through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
-	cfg := Config{Port: 8000, AckTimeout: time.Second}
+	cfg := Config{Port: 8000, AckTimeout: time.Second, Version: "dev"}
+	if v := getenv("TVS_VERSION"); v != "" {
+		cfg.Version = v
+	}
 
 	portVar := "PORT"
 	if getenv("PORT") == "" && getenv("NODE_PORT") != "" {

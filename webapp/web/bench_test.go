@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
 )
 
 // discard is a ResponseWriter that keeps nothing, so the benchmark measures

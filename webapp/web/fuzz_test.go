@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
-
 )
 
 // FuzzPaths sends arbitrary paths to /files and /api: no panic, no 5xx.

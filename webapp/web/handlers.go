@@ -17,9 +17,9 @@ import (
 
 // pageData is everything the page template shows.
 type pageData struct {
-	Host, Port, Count, Quote, Storage, Version string
-	Available                                  bool
-	Hosts                                      []hostRow
+	Host, Port, Addrs, Count, Quote, Storage, Version string
+	Available                                         bool
+	Hosts                                             []hostRow
 }
 
 type hostRow struct {
@@ -34,6 +34,7 @@ type pageBuffer struct{ bytes.Buffer }
 // handlePage serves the page. Only a GET counts as a visit.
 func (s *server) handlePage() http.HandlerFunc {
 	port := strconv.Itoa(s.info.Port)
+	addrs := strings.Join(s.info.Addrs, " ")
 	return func(w http.ResponseWriter, r *http.Request) {
 		// A GET is a visit: answered once storage holds it, or, if storage
 		// does not acknowledge in time, in degraded form (COUNT: ----).
@@ -46,6 +47,7 @@ func (s *server) handlePage() http.HandlerFunc {
 		data := pageData{
 			Host:      s.info.Host,
 			Port:      port,
+			Addrs:     addrs,
 			Count:     "----",
 			Quote:     s.quotes[rand.IntN(len(s.quotes))],
 			Storage:   s.counter.Describe(),
@@ -68,6 +70,24 @@ func (s *server) handlePage() http.HandlerFunc {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// handleLive serves the live view: a page that polls /api/stats every
+// second (static/live.js) to show each replica's visits and rate. It is
+// not a visit.
+func (s *server) handleLive() http.HandlerFunc {
+	type liveData struct{ Host, Version string }
+	return func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		if err := s.live.Execute(&buf, liveData{s.info.Host, s.info.Version}); err != nil {
+			s.log.Error("render live view", "error", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(buf.Bytes())
 	}
 }
@@ -144,6 +164,7 @@ func (s *server) handleWhoami() http.HandlerFunc {
 	}
 	type whoami struct {
 		Host          string   `json:"host"`
+		Addresses     []string `json:"addresses"`
 		Port          int      `json:"port"`
 		Version       string   `json:"version"`
 		Uptime        string   `json:"uptime"`
@@ -161,7 +182,7 @@ func (s *server) handleWhoami() http.HandlerFunc {
 			}
 		}
 		writeJSON(w, http.StatusOK, whoami{
-			Host: s.info.Host, Port: s.info.Port, Version: s.info.Version,
+			Host: s.info.Host, Addresses: s.info.Addrs, Port: s.info.Port, Version: s.info.Version,
 			Uptime: up.Round(time.Second).String(), UptimeSeconds: up.Seconds(),
 			Storage: s.counter.Describe(), AckWait: waits,
 		})

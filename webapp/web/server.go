@@ -14,7 +14,8 @@ import (
 
 // Info is what the webapp knows about itself.
 type Info struct {
-	Host    string // the replica's hostname (the container id under Docker)
+	Host    string   // the replica's hostname (the container id under Docker)
+	Addrs   []string // its IP addresses, one per network
 	Port    int
 	Version string
 	Started time.Time
@@ -26,6 +27,7 @@ type server struct {
 	log     *slog.Logger
 	quotes  []string
 	page    *template.Template
+	live    *template.Template
 	errPage *template.Template
 	bufs    sync.Pool
 	now     func() time.Time
@@ -33,12 +35,16 @@ type server struct {
 
 // NewHandler returns the webapp's http.Handler.
 func NewHandler(info Info, counter visits.Counter, log *slog.Logger) http.Handler {
+	if info.Addrs == nil {
+		info.Addrs = []string{}
+	}
 	s := &server{
 		info:    info,
 		counter: counter,
 		log:     log,
 		quotes:  loadQuotes(),
 		page:    template.Must(template.ParseFS(templates, "templates/page.html")),
+		live:    template.Must(template.ParseFS(templates, "templates/live.html")),
 		errPage: template.Must(template.ParseFS(templates, "templates/error.html")),
 		now:     time.Now,
 	}

@@ -37,7 +37,7 @@ func startRecorder(t testing.TB, host string) *visits.Recorder {
 
 func newHandler(t testing.TB, host string, c visits.Counter) http.Handler {
 	t.Helper()
-	info := web.Info{Host: host, Port: 8000, Version: "test", Started: time.Now().Add(-time.Minute)}
+	info := web.Info{Host: host, Addrs: []string{"172.18.0.5", "172.19.0.3"}, Port: 8000, Version: "test", Started: time.Now().Add(-time.Minute)}
 	return web.NewHandler(info, c, slog.New(slog.DiscardHandler))
 }
 
@@ -67,7 +67,8 @@ func TestPageShowsHostPortCountAndQuote(t *testing.T) {
 			line = l
 		}
 	}
-	if !strings.Contains(line, "replica-1") || !strings.Contains(line, "PORT: <b>8000</b>") {
+	if !strings.Contains(line, "replica-1") || !strings.Contains(line, "PORT: <b>8000</b>") ||
+		!strings.Contains(line, "ADDRESSES: <b>172.18.0.5 172.19.0.3</b>") {
 		t.Errorf("HOST line = %q", line)
 	}
 	if !strings.Contains(body, "COUNT: <b>0002</b>") {
@@ -90,7 +91,7 @@ func TestPageShowsHostPortCountAndQuote(t *testing.T) {
 func TestOnlyGetOfThePageCounts(t *testing.T) {
 	c := startRecorder(t, "h")
 	h := newHandler(t, "h", c)
-	for _, p := range []string{"/api/stats", "/api/whoami", "/healthz", "/readyz", "/files/tvs.css", "/nothing"} {
+	for _, p := range []string{"/api/stats", "/api/whoami", "/healthz", "/readyz", "/files/tvs.css", "/live", "/files/live.js", "/nothing"} {
 		get(t, h, "GET", p)
 	}
 	get(t, h, "HEAD", "/")
@@ -165,13 +166,22 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	}{
 		{"GET", "/nothing", 404, "text/html"},
 		{"DELETE", "/", 405, "text/html"},
+		{"POST", "/", 405, "text/html"},
+		{"POST", "/files/tvs.css", 405, "text/html"},
+		{"POST", "/healthz", 405, "text/html"},
 		{"GET", "/api/nothing", 404, "application/json"},
 		{"POST", "/api/stats", 405, "application/json"},
 		{"PUT", "/api/whoami", 405, "application/json"},
+		{"HEAD", "/api/whoami", 200, "application/json"},
+		{"HEAD", "/healthz", 200, "application/json"},
 	} {
 		rec := get(t, h, tc.method, tc.path)
 		if rec.Code != tc.code || !strings.HasPrefix(rec.Header().Get("Content-Type"), tc.ctype) {
 			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, rec.Code, rec.Header().Get("Content-Type"), tc.code, tc.ctype)
+		}
+		// RFC 9110 15.5.6: a 405 says which methods the resource takes.
+		if allow := rec.Header().Get("Allow"); tc.code == 405 && allow != "GET, HEAD" {
+			t.Errorf("%s %s: 405 with Allow %q, want \"GET, HEAD\"", tc.method, tc.path, allow)
 		}
 	}
 }
@@ -207,17 +217,19 @@ func TestJSONAPI(t *testing.T) {
 	h := newHandler(t, "h", c)
 	get(t, h, "GET", "/")
 	var who struct {
-		Host    string  `json:"host"`
-		Port    int     `json:"port"`
-		Version string  `json:"version"`
-		Uptime  float64 `json:"uptime_seconds"`
+		Host    string   `json:"host"`
+		Port    int      `json:"port"`
+		Version string   `json:"version"`
+		Uptime  float64  `json:"uptime_seconds"`
+		Addrs   []string `json:"addresses"`
 		AckWait []struct {
 			LeMicros int64 `json:"le_us"`
 			N        int64 `json:"n"`
 		} `json:"ack_wait"`
 	}
 	rec := get(t, h, "GET", "/api/whoami")
-	if err := json.Unmarshal(rec.Body.Bytes(), &who); err != nil || who.Host != "h" || who.Port != 8000 || who.Version != "test" || who.Uptime < 59 {
+	if err := json.Unmarshal(rec.Body.Bytes(), &who); err != nil || who.Host != "h" || who.Port != 8000 || who.Version != "test" || who.Uptime < 59 ||
+		strings.Join(who.Addrs, " ") != "172.18.0.5 172.19.0.3" {
 		t.Errorf("whoami: %s (%v)", rec.Body, err)
 	}
 	if len(who.AckWait) != 1 || who.AckWait[0].N != 1 || who.AckWait[0].LeMicros <= 0 {
@@ -257,5 +269,23 @@ func TestConcurrentVisitsAreAllCounted(t *testing.T) {
 	wg.Wait()
 	if n := c.Snapshot().Total; n != workers*each {
 		t.Fatalf("counted %d, want %d", n, workers*each)
+	}
+}
+
+// The live view is a page of this replica that polls /api/stats with its
+// own script: nothing from elsewhere.
+func TestLiveView(t *testing.T) {
+	h := newHandler(t, "replica-7", startRecorder(t, "replica-7"))
+	rec := get(t, h, "GET", "/live")
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, `id="served-by">replica-7<`) || !strings.Contains(body, `<script src="/files/live.js">`) {
+		t.Fatalf("GET /live: %d\n%s", rec.Code, body)
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Errorf("the live view refers to another site")
+	}
+	js := get(t, h, "GET", "/files/live.js")
+	if js.Code != 200 || !strings.Contains(js.Header().Get("Content-Type"), "javascript") || !strings.Contains(js.Body.String(), `fetch("/api/stats"`) {
+		t.Fatalf("GET /files/live.js: %d %s", js.Code, js.Header().Get("Content-Type"))
 	}
 }
