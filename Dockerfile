@@ -2,7 +2,8 @@
 # GO_IMAGE is the builder: the official golang image by default, or the one
 # scripts/offline-images makes where no registry answers. Every step is in
 # exec form, so the builder needs no shell.
-ARG GO_IMAGE=golang:1.26-bookworm
+# GO_IMAGE has no default here: compose.yaml holds the pin.
+ARG GO_IMAGE
 
 FROM ${GO_IMAGE} AS build
 WORKDIR /src

@@ -40,8 +40,21 @@ var skipReason string
 // the test double), or "" for the default images.
 var envFile string
 
-// esImage is the storage image the stacks run, as compose resolves it.
-var esImage string
+// esImage is the storage image the stacks run; realES says whether it is
+// Elasticsearch itself rather than the test double.
+var (
+	esImage string
+	realES  bool
+)
+
+// storageStart bounds how long storage may take to be healthy: the double
+// starts in milliseconds, Elasticsearch in tens of seconds.
+func storageStart() time.Duration {
+	if realES {
+		return 3 * time.Minute
+	}
+	return time.Minute
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -64,30 +77,36 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// prepareImages picks offline.env when it exists and builds the stack's
-// images once, so that every stack uses the code as it is now, not an image
-// left from an earlier run.
+// prepareImages picks the images and builds the stack's own once, so that
+// every stack uses the code as it is now, not an image left from an
+// earlier run. offline.env, when it exists, gives the offline images; the
+// storage is the real Elasticsearch when its image is on this machine
+// (TVS_ES_IMAGE, or the one compose.yaml pins), and the test double
+// otherwise.
 func prepareImages() error {
 	if _, err := os.Stat(filepath.Join(root(), "offline.env")); err == nil {
 		envFile = filepath.Join(root(), "offline.env")
 	}
-	build := &stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: envFile, Env: []string{"DOCKER_BUILDKIT=0"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	// The one image of the three that is not built here is storage's.
-	images, err := build.Compose(ctx, nil, "config", "--images")
-	if err != nil {
-		return err
-	}
-	for _, image := range strings.Fields(images) {
-		if !strings.Contains(image, "tvs-entry:") && !strings.Contains(image, "tvs-webapp:") {
-			esImage = image
+	pinned := &stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: os.DevNull}
+	candidates := []string{os.Getenv("TVS_ES_IMAGE"), storageImage(ctx, pinned)}
+	for _, image := range candidates {
+		if image != "" && exec.Command("docker", "image", "inspect", image).Run() == nil {
+			esImage, realES = image, true
+			break
 		}
 	}
-	if envFile != "" {
-		fmt.Println("integration: using offline.env: storage is", esImage, "- the Elasticsearch API TEST DOUBLE, not Elasticsearch")
-	} else {
-		fmt.Println("integration: no offline.env: storage is", esImage)
+	build := &stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: envFile, Env: []string{"DOCKER_BUILDKIT=0"}}
+	switch {
+	case realES:
+		fmt.Println("integration: storage is", esImage, "- the real Elasticsearch")
+	case envFile != "":
+		esImage = storageImage(ctx, build)
+		fmt.Println("integration: using offline.env: storage is", esImage, "- the Elasticsearch API TEST DOUBLE, not Elasticsearch;",
+			"the pinned image", candidates[1], "is not on this machine")
+	default:
+		return fmt.Errorf("neither offline.env nor the pinned storage image %s is here: scripts/offline-images, or docker pull %[2]s", candidates[1], candidates[1])
 	}
 	start := time.Now()
 	if _, err := build.Compose(ctx, nil, "build"); err != nil {
@@ -95,6 +114,20 @@ func prepareImages() error {
 	}
 	fmt.Printf("integration: images built in %.0fs\n", time.Since(start).Seconds())
 	return nil
+}
+
+// storageImage is the one image of the stack that is not built here.
+func storageImage(ctx context.Context, s *stack.Stack) string {
+	images, err := s.Compose(ctx, nil, "config", "--images")
+	if err != nil {
+		return ""
+	}
+	for _, image := range strings.Fields(images) {
+		if !strings.Contains(image, "tvs-entry:") && !strings.Contains(image, "tvs-webapp:") {
+			return image
+		}
+	}
+	return ""
 }
 
 // testStack is one running copy of compose.yaml under its own project name.
@@ -117,15 +150,18 @@ func newStack(t *testing.T, env ...string) *testStack {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	if envFile != "" {
+	if realES {
+		t.Logf("storage is %s: the real Elasticsearch", esImage)
+	} else {
 		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", esImage)
 	}
 	s := &testStack{t: t, Stack: &stack.Stack{
 		Project: randomName("tvs-test-"),
 		Dir:     root(),
 		EnvFile: envFile,
-		// An ephemeral port: never 2024, which this machine's agent holds.
-		Env: append([]string{"TVS_BIND=127.0.0.1", "TVS_PORT=0"}, env...),
+		// An ephemeral port: never 2024, which this machine's agent holds;
+		// the storage image chosen above over the env file's.
+		Env: append([]string{"TVS_BIND=127.0.0.1", "TVS_PORT=0", "ES_IMAGE=" + esImage}, env...),
 	}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -151,7 +187,7 @@ func startStack(t *testing.T, replicas int) *testStack {
 // `docker compose up -d --wait --scale webapp=N --no-recreate` does.
 func (s *testStack) up(replicas int) {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+storageStart())
 	defer cancel()
 	if err := s.Scale(ctx, replicas); err != nil {
 		s.t.Fatalf("scale to %d replicas: %v", replicas, err)

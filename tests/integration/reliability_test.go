@@ -114,7 +114,7 @@ func TestStorageOutage(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	dockerCLI(t, "start", storage)
-	s.waitHealthy(storage, 60*time.Second)
+	s.waitHealthy(storage, storageStart())
 	healthy := time.Now()
 	ready := 0
 	for ready < 10 { // ten answers in a row: every replica sees storage again
@@ -181,7 +181,7 @@ func TestCountSurvivesDownUpAndRestart(t *testing.T) {
 
 	storage := s.containers("storage")[0]
 	dockerCLI(t, "restart", storage)
-	s.waitHealthy(storage, 60*time.Second)
+	s.waitHealthy(storage, storageStart())
 	waitCount(t, s.entry, 10, 20*time.Second)
 	t.Logf("after restart storage: stored count 10")
 }

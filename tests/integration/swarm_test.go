@@ -36,11 +36,9 @@ func TestSwarm(t *testing.T) {
 		"TVS_PORT=" + port,
 		"WEBAPP_REPLICAS=3",
 	}}
-	if envFile != "" {
-		// stack deploy reads no env file: storage's image goes on its own.
-		st.env = append(st.env, "ES_IMAGE="+esImage)
-		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", esImage)
-	}
+	// stack deploy reads no env file: storage's image goes on its own.
+	st.env = append(st.env, "ES_IMAGE="+esImage)
+	t.Logf("storage is %s (real Elasticsearch: %v)", esImage, realES)
 	t.Cleanup(st.remove)
 	st.deploy()
 	base := "http://127.0.0.1:" + port
@@ -251,7 +249,7 @@ func (st *swarmStack) deploy() {
 	}
 	// Services converge as tasks start; wait for each to be healthy too.
 	for _, service := range []string{"storage", "webapp", "entry"} {
-		st.waitHealthy(service, 2*time.Minute)
+		st.waitHealthy(service, time.Minute+storageStart())
 	}
 }
 
