@@ -4,8 +4,14 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 )
+
+// get routes GET and HEAD to h: every route answers both (net/http drops
+// the body of a HEAD answer), which the Allow header of every 405 says.
+func get(r chi.Router, pattern string, h http.HandlerFunc) {
+	r.Get(pattern, h)
+	r.Head(pattern, h)
+}
 
 // allow adds the methods every route answers to a 405 (RFC 9110 15.5.6).
 func allow(next http.HandlerFunc) http.HandlerFunc {
@@ -18,19 +24,17 @@ func allow(next http.HandlerFunc) http.HandlerFunc {
 // routes is the whole HTTP surface of the webapp.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	// Every route answers GET, and HEAD as a GET without its body (GetHead):
-	// which the Allow header of every 405 says.
-	r.Use(s.logRequests, s.recoverPanics, s.tagReplica, middleware.GetHead)
+	r.Use(s.logRequests, s.recoverPanics, s.tagReplica)
 
-	r.Get("/", s.handlePage())
-	r.Get("/live", s.handleLive())
-	r.Get("/files/*", s.handleFiles())
-	r.Get("/healthz", s.handleHealthz())
-	r.Get("/readyz", s.handleReadyz())
+	get(r, "/", s.handlePage())
+	get(r, "/live", s.handleLive())
+	get(r, "/files/*", s.handleFiles())
+	get(r, "/healthz", s.handleHealthz())
+	get(r, "/readyz", s.handleReadyz())
 
 	r.Route("/api", func(r chi.Router) {
-		r.Get("/whoami", s.handleWhoami())
-		r.Get("/stats", s.handleStats())
+		get(r, "/whoami", s.handleWhoami())
+		get(r, "/stats", s.handleStats())
 		r.NotFound(jsonError(http.StatusNotFound, "not found"))
 		r.MethodNotAllowed(allow(jsonError(http.StatusMethodNotAllowed, "method not allowed")))
 	})
