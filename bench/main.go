@@ -75,6 +75,36 @@ type results struct {
 	CountLost int64 `json:"count_lost"`
 
 	RequestsPerReplica map[string]int `json:"requests_per_replica"`
+
+	// HAProxy as entry, in front of the same replicas, same run.
+	HAProxyRPS      float64 `json:"haproxy_rps"`
+	HAProxyP50ms    float64 `json:"haproxy_p50_ms"`
+	HAProxyP99ms    float64 `json:"haproxy_p99_ms"`
+	HAProxyRPSc50   float64 `json:"haproxy_rps_c50"`
+	HAProxyP50msc50 float64 `json:"haproxy_p50_ms_c50"`
+	HAProxyP99msc50 float64 `json:"haproxy_p99_ms_c50"`
+	// nginx entry's requests/s over HAProxy entry's, at 10 connections.
+	RatioToHAProxy float64 `json:"ratio_to_haproxy"`
+
+	// The course's tvsapp, rebuilt (bench/tvsapp): 3 replicas behind the
+	// course's nginx configuration, the same storage, the same loads.
+	TvsappRPS        float64 `json:"tvsapp_rps"`
+	TvsappP50ms      float64 `json:"tvsapp_p50_ms"`
+	TvsappP99ms      float64 `json:"tvsapp_p99_ms"`
+	TvsappRPSc50     float64 `json:"tvsapp_rps_c50"`
+	TvsappP50msc50   float64 `json:"tvsapp_p50_ms_c50"`
+	TvsappP99msc50   float64 `json:"tvsapp_p99_ms_c50"`
+	TvsappImageBytes int64   `json:"tvsapp_image_bytes"`
+	TvsappRSSIdleKB  int64   `json:"tvsapp_rss_idle_kb"`
+	TvsappRSSLoadKB  int64   `json:"tvsapp_rss_load_kb"`
+	// Pages answered 200, and the counter storage holds after the loads:
+	// the difference is the visits its design lost (version conflicts
+	// after retry_on_conflict=8 are answered 200 with COUNT ----).
+	TvsappAnswered int64 `json:"tvsapp_answered"`
+	TvsappCounted  int64 `json:"tvsapp_counted"`
+	TvsappLost     int64 `json:"tvsapp_lost"`
+	// tvs entry's GET / requests/s over tvsapp's, at 10 connections.
+	RatioToTvsapp float64 `json:"ratio_to_tvsapp"`
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -187,12 +217,39 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.Counted = counted - before
 	r.CountLost = r.Sent - r.Counted
 
+	progress("HAProxy as entry, in front of the same 3 replicas")
+	st.Files = append(st.Files, filepath.Join(root, "bench", "haproxy", "compose.yaml"))
+	if err := st.Scale(ctx, 3); err != nil {
+		return err
+	}
+	hbase, err := st.PublishedURL(ctx, "haproxy", 8080)
+	if err != nil {
+		return err
+	}
+	progress("HAProxy: GET /, 10 connections, %s", d)
+	h10 := stack.Closed(hbase+"/", 10, d, maxRequests)
+	progress("HAProxy: GET /, 50 connections, %s", d)
+	h50 := stack.Closed(hbase+"/", 50, d, maxRequests)
+	r.HAProxyRPS, r.HAProxyP50ms, r.HAProxyP99ms = h10.RPS(), h10.Percentile(50), h10.Percentile(99)
+	r.HAProxyRPSc50, r.HAProxyP50msc50, r.HAProxyP99msc50 = h50.RPS(), h50.Percentile(50), h50.Percentile(99)
+	r.RatioToHAProxy = r.EntryRPS / r.HAProxyRPS
+
 	progress("pickup: scaling to 4 replicas")
 	pickup, err := pickup(ctx, st, base)
 	if err != nil {
 		return err
 	}
 	r.PickupMs = ms(pickup)
+	progress("removing the stack")
+	if err := st.Down(ctx, true); err != nil {
+		return err
+	}
+
+	_, t50, err := benchTvsapp(ctx, st, d, &r, progress)
+	if err != nil {
+		return err
+	}
+	r.RatioToTvsapp = r.EntryRPS / r.TvsappRPS
 
 	printTable(stdout, &r, static, proxy, c10, c50)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -202,11 +259,82 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(*out, "results.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, c10, c50); err != nil {
+	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, map[string]*stack.Result{
+		"tvs (nginx entry)": c50, "tvs (HAProxy entry)": h50, "tvsapp": t50}); err != nil {
 		return err
 	}
 	progress("wrote bench/results.json and bench/chart.svg")
 	return nil
+}
+
+// benchTvsapp measures the course's tvsapp, rebuilt: 3 replicas behind the
+// course's nginx configuration, on a stack of its own with the same
+// storage, the same loads as tvs's.
+func benchTvsapp(ctx context.Context, tvs *stack.Stack, d time.Duration, r *results, progress func(string, ...any)) (c10, c50 *stack.Result, err error) {
+	st := &stack.Stack{Project: tvs.Project + "-tvsapp", Dir: tvs.Dir, EnvFile: tvs.EnvFile, Env: tvs.Env,
+		Files: []string{filepath.Join(tvs.Dir, "bench", "tvsapp", "compose.yaml")}}
+	defer st.Down(context.Background(), true)
+	progress("tvsapp: building (bench/tvsapp, the course's nginx configuration)")
+	if _, err := st.Compose(ctx, nil, "build"); err != nil {
+		return nil, nil, err
+	}
+	if err := st.Scale(ctx, 3); err != nil {
+		return nil, nil, err
+	}
+	base, err := st.EntryURL(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.TvsappImageBytes, _ = imageSize(ctx, st, "tvs-tvsapp:latest")
+	r.TvsappRSSIdleKB = maxRSS(ctx, st, "webapp")
+	const maxRequests = 2_000_000
+	progress("tvsapp: GET /, 10 connections, %s", d)
+	c10 = stack.Closed(base+"/", 10, d, maxRequests)
+	progress("tvsapp: GET /, 50 connections, %s", d)
+	c50 = stack.Closed(base+"/", 50, d, maxRequests)
+	r.TvsappRSSLoadKB = maxRSS(ctx, st, "webapp")
+	r.TvsappRPS, r.TvsappP50ms, r.TvsappP99ms = c10.RPS(), c10.Percentile(50), c10.Percentile(99)
+	r.TvsappRPSc50, r.TvsappP50msc50, r.TvsappP99msc50 = c50.RPS(), c50.Percentile(50), c50.Percentile(99)
+	r.TvsappAnswered = int64(c10.OK() + c50.OK())
+	if r.TvsappCounted, err = tvsappCounter(ctx, st); err != nil {
+		return nil, nil, err
+	}
+	r.TvsappLost = r.TvsappAnswered - r.TvsappCounted
+	return c10, c50, nil
+}
+
+// tvsappCounter reads tvsapp's one document from storage, at its address
+// on backnet (storage publishes no port; this host reaches its own
+// containers' networks).
+func tvsappCounter(ctx context.Context, st *stack.Stack) (int64, error) {
+	ids, err := st.Containers(ctx, "storage")
+	if err != nil || len(ids) != 1 {
+		return 0, fmt.Errorf("tvsapp's storage container: %v", err)
+	}
+	c, err := st.Inspect(ctx, ids[0])
+	if err != nil {
+		return 0, err
+	}
+	var ip string
+	for name, n := range c.NetworkSettings.Networks {
+		if strings.HasSuffix(name, "_backnet") {
+			ip = n.IPAddress
+		}
+	}
+	res, err := stack.FreshClient().Get("http://" + ip + ":9200/stats/_doc/1")
+	if err != nil {
+		return 0, fmt.Errorf("tvsapp's counter: %w", err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		Source struct {
+			Counter int64 `json:"counter"`
+		} `json:"_source"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		return 0, fmt.Errorf("tvsapp's counter: %w", err)
+	}
+	return doc.Source.Counter, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -230,6 +358,12 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *stack.Result) 
 	row("proxy ceiling (entry -> /healthz)", proxy)
 	row("entry GET /, 10 connections", c10)
 	row("entry GET /, 50 connections", c50)
+	fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f\n", "HAProxy entry GET /, 10 conns", r.HAProxyRPS, r.HAProxyP50ms, r.HAProxyP99ms)
+	fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f\n", "HAProxy entry GET /, 50 conns", r.HAProxyRPSc50, r.HAProxyP50msc50, r.HAProxyP99msc50)
+	fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f\n", "tvsapp GET /, 10 connections", r.TvsappRPS, r.TvsappP50ms, r.TvsappP99ms)
+	fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f\n", "tvsapp GET /, 50 connections", r.TvsappRPSc50, r.TvsappP50msc50, r.TvsappP99msc50)
+	fmt.Fprintf(w, "\nratio_to_tvsapp %.1f   ratio_to_haproxy %.2f   tvsapp: image %d bytes, rss %d/%d KB idle/loaded, %d answered, %d counted, %d lost\n",
+		r.RatioToTvsapp, r.RatioToHAProxy, r.TvsappImageBytes, r.TvsappRSSIdleKB, r.TvsappRSSLoadKB, r.TvsappAnswered, r.TvsappCounted, r.TvsappLost)
 	fmt.Fprintf(w, "\nratio_to_proxy_ceiling %.2f   image_bytes %d   rss_idle_kb %d   rss_load_kb %d\n",
 		r.RatioToProxyCeiling, r.ImageBytes, r.RSSIdleKB, r.RSSLoadKB)
 	fmt.Fprintf(w, "ack wait (group commit) p50/p99 ms: 10 connections %.2f / %.2f, 50 connections %.2f / %.2f (double's write latency %.1f ms)\n",
@@ -249,19 +383,14 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *stack.Result) 
 
 // storage names the storage the stack runs.
 func storage(ctx context.Context, st *stack.Stack) string {
-	out, err := st.Compose(ctx, nil, "config", "--images")
-	if err != nil {
+	image, err := st.StorageImage(ctx)
+	switch {
+	case err != nil:
 		return "unknown"
+	case st.EnvFile != "":
+		return image + " (test double, not Elasticsearch)"
 	}
-	for _, image := range strings.Fields(out) {
-		if !strings.Contains(image, "tvs-entry:") && !strings.Contains(image, "tvs-webapp:") {
-			if st.EnvFile != "" {
-				return image + " (test double, not Elasticsearch)"
-			}
-			return image
-		}
-	}
-	return "unknown"
+	return image
 }
 
 func imageSize(ctx context.Context, st *stack.Stack, image string) (int64, error) {

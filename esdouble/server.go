@@ -15,6 +15,8 @@
 // Implemented: GET / (info), GET /_cluster/health, PUT, DELETE /_index_template/{name},
 // PUT, DELETE /{index}, GET, PUT /{index}/_mapping, POST /{index}/_refresh,
 // PUT|POST /{index}/_create/{id} (with ?refresh), GET /{index}/_doc/{id},
+// POST /{index}/_update/{id} with one kind of script (the course's tvsapp's:
+// ctx._source.FIELD += params.NAME), upsert, retry_on_conflict and _source,
 // GET|POST /{index}/_search with size, match_all and term queries, and the
 // sum, terms and filter aggregations. Anything else answers 400 saying so.
 package esdouble
@@ -80,6 +82,7 @@ func New(dataDir string, opts Options) (*Server, error) {
 	s.mux.HandleFunc("PUT /{index}/_create/{id}", s.createDoc)
 	s.mux.HandleFunc("POST /{index}/_create/{id}", s.createDoc)
 	s.mux.HandleFunc("GET /{index}/_doc/{id}", s.getDoc)
+	s.mux.HandleFunc("POST /{index}/_update/{id}", s.updateDoc)
 	s.mux.HandleFunc("GET /{index}/_search", s.search)
 	s.mux.HandleFunc("POST /{index}/_search", s.search)
 	s.mux.HandleFunc("/", s.unsupported)
@@ -323,17 +326,8 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 		writeStoreError(w, err)
 		return
 	}
-	if s.opts.WriteLatency > 0 {
-		time.Sleep(s.opts.WriteLatency)
-	}
-	switch refresh {
-	case "true":
-		s.store.refreshNow(name)
-	case "wait_for":
-		// Answered only once search sees the document: at the next refresh.
-		if s.store.waitVisible(c.index, c.seq, r.Context().Done()); r.Context().Err() != nil {
-			return
-		}
+	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
+		return
 	}
 	w.Header().Set("Location", "/"+name+"/_doc/"+id)
 	res := map[string]any{
@@ -347,9 +341,25 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, res)
 }
 
+// afterWrite models a node's indexing time (-write-latency) and carries
+// out ?refresh: true refreshes now, wait_for answers only once search sees
+// the write, at the next refresh. It is false when the client went away.
+func (s *Server) afterWrite(r *http.Request, name string, idx *index, seq int, refresh string) bool {
+	if s.opts.WriteLatency > 0 {
+		time.Sleep(s.opts.WriteLatency)
+	}
+	switch refresh {
+	case "true":
+		s.store.refreshNow(name)
+	case "wait_for":
+		s.store.waitVisible(idx, seq, r.Context().Done())
+	}
+	return r.Context().Err() == nil
+}
+
 func (s *Server) getDoc(w http.ResponseWriter, r *http.Request) {
 	name, id := r.PathValue("index"), r.PathValue("id")
-	d, seq, found, err := s.store.getDoc(name, id)
+	d, v, found, err := s.store.getDoc(name, id)
 	switch {
 	case errors.Is(err, errNoIndex):
 		indexNotFound(w, name)
@@ -357,7 +367,7 @@ func (s *Server) getDoc(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"_index": name, "_id": id, "found": false})
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{
-			"_index": name, "_id": id, "_version": 1, "_seq_no": seq, "_primary_term": 1,
+			"_index": name, "_id": id, "_version": v.version, "_seq_no": v.seq, "_primary_term": 1,
 			"found": true, "_source": d.Source,
 		})
 	}

@@ -43,12 +43,19 @@ type index struct {
 
 	interval    time.Duration // < 0: no periodic refresh
 	lastRefresh time.Time
-	visible     int           // docs[:visible] are what search sees
+	visible     []doc         // what search sees: the documents at the last refresh
+	visibleSeq  int           // the sequence number of that refresh
 	refreshed   chan struct{} // closed and replaced at each refresh
 	docs        []doc
 	ids         map[string]int
+	versions    map[string]docVersion // per id, for updates
+	seqNo       int                   // the index's last sequence number
 	log         *wal
 }
+
+// docVersion is a document's sequence number and version, which an update
+// checks before it writes.
+type docVersion struct{ seq, version int }
 
 type doc struct {
 	ID     string         `json:"_id"`
@@ -133,13 +140,14 @@ func (s *store) load(name string) (*index, error) {
 	}
 	// Elasticsearch replays its translog and refreshes when a shard
 	// recovers: after a restart, everything stored is searchable.
-	idx.visible = len(idx.docs)
+	idx.refresh(time.Now())
 	idx.log, err = openWAL(filepath.Join(s.dir, name, "docs.jsonl"))
 	return idx, err
 }
 
 func (idx *index) init() error {
 	idx.ids = map[string]int{}
+	idx.versions = map[string]docVersion{}
 	idx.refreshed = make(chan struct{})
 	idx.lastRefresh = time.Now()
 	idx.interval = defaultRefresh
@@ -154,18 +162,26 @@ func (idx *index) init() error {
 }
 
 func (idx *index) add(d doc) {
-	idx.ids[d.ID] = len(idx.docs)
-	idx.docs = append(idx.docs, d)
+	if i, ok := idx.ids[d.ID]; ok { // a later version, replayed from the log
+		idx.docs[i] = d
+	} else {
+		idx.ids[d.ID] = len(idx.docs)
+		idx.docs = append(idx.docs, d)
+	}
+	idx.seqNo++
+	v := idx.versions[d.ID]
+	idx.versions[d.ID] = docVersion{seq: idx.seqNo, version: v.version + 1}
 }
 
 // refresh makes every stored document visible to search, as a Lucene
 // refresh does. The caller holds the store's lock.
 func (idx *index) refresh(now time.Time) {
 	idx.lastRefresh = now
-	if idx.visible == len(idx.docs) {
+	if idx.visibleSeq == idx.seqNo {
 		return
 	}
-	idx.visible = len(idx.docs)
+	idx.visible = append([]doc(nil), idx.docs...)
+	idx.visibleSeq = idx.seqNo
 	close(idx.refreshed)
 	idx.refreshed = make(chan struct{})
 }
@@ -355,7 +371,7 @@ func (s *store) createDoc(name, id string, source map[string]any) (created, erro
 		return c, err
 	}
 	idx.add(d)
-	c.seq = len(idx.docs) - 1
+	c.seq = idx.seqNo
 	log := idx.log
 	s.mu.Unlock()
 	// The fsync happens outside the lock, and one fsync covers every write
@@ -363,12 +379,119 @@ func (s *store) createDoc(name, id string, source map[string]any) (created, erro
 	return c, log.syncTo(pos)
 }
 
-// waitVisible returns once search sees the document at seq, as
-// refresh=wait_for does, or when done is closed.
+// errConflict is an update whose document changed since it was read.
+var errConflict = errors.New("version conflict")
+
+// errMissing is an update of a document that does not exist, with no upsert.
+var errMissing = errors.New("document missing")
+
+// updated is what update tells about the document it wrote.
+type updated struct {
+	index   *index
+	seq     int
+	version int
+	created bool // the upsert was stored: the document did not exist
+	source  map[string]any
+}
+
+// update applies apply to a document's source as Elasticsearch's update
+// API does: it reads the document (real-time), applies the change outside
+// the lock, and writes the result only if the document is unchanged since
+// it was read (its sequence number); otherwise it tries again, up to
+// retries times, then fails with errConflict. A missing document gets
+// upsert, if given. Like a write, it creates a missing index.
+func (s *store) update(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error), retries int) (updated, error) {
+	for attempt := 0; ; attempt++ {
+		u, err := s.tryUpdate(name, id, upsert, apply)
+		if !errors.Is(err, errConflict) || attempt >= retries {
+			return u, err
+		}
+	}
+}
+
+func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error)) (updated, error) {
+	// Read, as a real-time GET does.
+	s.mu.Lock()
+	idx, ok := s.indices[name]
+	if !ok {
+		var err error
+		if idx, err = s.createIndexLocked(name, mappings{}, nil); err != nil {
+			s.mu.Unlock()
+			return updated{}, err
+		}
+	}
+	i, exists := idx.ids[id]
+	var readSeq int
+	var current map[string]any
+	if exists {
+		readSeq = idx.versions[id].seq
+		current = cloneSource(idx.docs[i].Source)
+	}
+	s.mu.Unlock()
+
+	// Apply, with no lock held: another update may write meanwhile.
+	var next map[string]any
+	switch {
+	case exists:
+		var err error
+		if next, err = apply(current); err != nil {
+			return updated{}, err
+		}
+	case upsert != nil:
+		next = cloneSource(upsert)
+	default:
+		return updated{}, errMissing
+	}
+
+	// Write only if nothing changed since the read.
+	s.mu.Lock()
+	if s.indices[name] != idx {
+		s.mu.Unlock()
+		return updated{}, errConflict
+	}
+	_, nowExists := idx.ids[id]
+	if nowExists != exists || (exists && idx.versions[id].seq != readSeq) {
+		s.mu.Unlock()
+		return updated{}, errConflict
+	}
+	if _, err := idx.Mappings.admit(next); err != nil {
+		s.mu.Unlock()
+		return updated{}, err
+	}
+	d := doc{ID: id, Source: next}
+	line, err := json.Marshal(d)
+	if err != nil {
+		s.mu.Unlock()
+		return updated{}, err
+	}
+	pos, err := idx.log.append(line)
+	if err != nil {
+		s.mu.Unlock()
+		return updated{}, err
+	}
+	u := updated{index: idx, created: !exists, source: next}
+	idx.add(d) // search sees this version at the next refresh
+	v := idx.versions[id]
+	u.seq, u.version = v.seq, v.version
+	log := idx.log
+	s.mu.Unlock()
+	return u, log.syncTo(pos)
+}
+
+func cloneSource(src map[string]any) map[string]any {
+	out := make(map[string]any, len(src))
+	for k, v := range src {
+		out[k] = v
+	}
+	return out
+}
+
+// waitVisible returns once search sees the write with sequence number seq,
+// as refresh=wait_for does, or when done is closed.
 func (s *store) waitVisible(idx *index, seq int, done <-chan struct{}) {
 	for {
 		s.mu.Lock()
-		if idx.visible > seq || s.indices[idx.Name] != idx {
+		if idx.visibleSeq >= seq || s.indices[idx.Name] != idx {
 			s.mu.Unlock()
 			return
 		}
@@ -406,18 +529,18 @@ func (s *store) refreshDue(now time.Time) {
 
 // getDoc reads a document by id in real time: unlike search, it sees
 // documents that no refresh has made visible yet.
-func (s *store) getDoc(name, id string) (doc, int, bool, error) {
+func (s *store) getDoc(name, id string) (doc, docVersion, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	idx, ok := s.indices[name]
 	if !ok {
-		return doc{}, 0, false, errNoIndex
+		return doc{}, docVersion{}, false, errNoIndex
 	}
 	i, ok := idx.ids[id]
 	if !ok {
-		return doc{}, 0, false, nil
+		return doc{}, docVersion{}, false, nil
 	}
-	return idx.docs[i], i, true, nil
+	return idx.docs[i], idx.versions[id], true, nil
 }
 
 // searchable returns a copy of what search sees of an index: the documents
@@ -429,7 +552,7 @@ func (s *store) searchable(name string) ([]doc, mappings, bool) {
 	if !ok {
 		return nil, mappings{}, false
 	}
-	return append([]doc(nil), idx.docs[:idx.visible]...), idx.Mappings.clone(), true
+	return idx.visible, idx.Mappings.clone(), true // never changed in place: refresh makes a new one
 }
 
 func (s *store) mapping(name string) (mappings, bool) {

@@ -176,16 +176,22 @@ func (s *Stack) Containers(ctx context.Context, service string) ([]string, error
 	return ids, nil
 }
 
-// EntryURL is entry's address on the host, http://127.0.0.1:PORT. It must
-// be published on 127.0.0.1 (TVS_BIND=127.0.0.1): loads go nowhere else.
+// EntryURL is entry's address on the host, http://127.0.0.1:PORT.
 func (s *Stack) EntryURL(ctx context.Context) (string, error) {
-	out, err := s.Compose(ctx, nil, "port", "entry", "8080")
+	return s.PublishedURL(ctx, "entry", 8080)
+}
+
+// PublishedURL is the host address a service's port is published on,
+// http://127.0.0.1:PORT. It must be on 127.0.0.1 (TVS_BIND=127.0.0.1):
+// loads go nowhere else.
+func (s *Stack) PublishedURL(ctx context.Context, service string, port int) (string, error) {
+	out, err := s.Compose(ctx, nil, "port", service, strconv.Itoa(port))
 	if err != nil {
 		return "", err
 	}
 	addr := strings.TrimSpace(out)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		return "", fmt.Errorf("entry is published on %q, not on 127.0.0.1", addr)
+		return "", fmt.Errorf("%s is published on %q, not on 127.0.0.1", service, addr)
 	}
 	return "http://" + addr, nil
 }
@@ -209,6 +215,21 @@ func (s *Stack) BuildArg(ctx context.Context, service, name string) (string, err
 		return "", fmt.Errorf("docker compose config: %w", err)
 	}
 	return cfg.Services[service].Build.Args[name], nil
+}
+
+// StorageImage is the image storage runs, as compose resolves it: the one
+// image of the stack that is not built here.
+func (s *Stack) StorageImage(ctx context.Context) (string, error) {
+	out, err := s.Compose(ctx, nil, "config", "--images")
+	if err != nil {
+		return "", err
+	}
+	for _, image := range strings.Fields(out) {
+		if !strings.Contains(image, "tvs-entry:") && !strings.Contains(image, "tvs-webapp:") {
+			return image, nil
+		}
+	}
+	return "", fmt.Errorf("compose config names no storage image: %q", out)
 }
 
 // Container is what `docker inspect` says of a container, in part.

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -481,4 +482,88 @@ func TestFilterAggregationOnATerm(t *testing.T) {
 			t.Fatalf("filter aggregation: %d %v", r.status, r.body)
 		}
 	})
+}
+
+// tvsapp's one request, from the Update API's documentation: a scripted
+// increment with an upsert. The first call stores the upsert (201
+// created), later ones run the script (200 updated, the version grows),
+// and _source returns the fields asked for under "get".
+func TestScriptedUpdateWithUpsert(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		body := `{"script":{"source":"ctx._source.counter += params.count","lang":"painless","params":{"count":1}},"upsert":{"counter":1}}`
+		url := base + "/" + index + "/_update/1?retry_on_conflict=8&_source=counter"
+		r := call(t, http.MethodPost, url, body)
+		if r.status != 201 || path(r.body, "result") != "created" || path(r.body, "get", "_source", "counter") != 1.0 {
+			t.Fatalf("first update (upsert): %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodPost, url, body)
+		if r.status != 200 || path(r.body, "result") != "updated" || path(r.body, "_version") != 2.0 || path(r.body, "get", "_source", "counter") != 2.0 {
+			t.Fatalf("second update: %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodPost, base+"/"+index+"/_update/nope", `{"script":{"source":"ctx._source.counter += params.count","params":{"count":1}}}`)
+		if r.status != 404 || path(r.body, "error", "type") != "document_missing_exception" {
+			t.Fatalf("update of a missing document without upsert: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// Concurrent updates of one document: each is acknowledged only if it was
+// applied to the version it read (optimistic concurrency), so the counter
+// equals the acknowledged updates; an update that keeps conflicting after
+// retry_on_conflict retries is a 409 version_conflict_engine_exception,
+// and lost.
+func TestConcurrentScriptedUpdatesLoseNoAcknowledgedIncrement(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		body := `{"script":{"source":"ctx._source.counter += params.count","params":{"count":1}},"upsert":{"counter":1}}`
+		url := base + "/" + index + "/_update/1?retry_on_conflict=1"
+		const workers, each = 16, 20
+		var mu sync.Mutex
+		acked, conflicts := 0, 0
+		var other []string
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					r := call(t, http.MethodPost, url, body)
+					mu.Lock()
+					switch {
+					case r.status == 200 || r.status == 201:
+						acked++
+					case r.status == 409 && path(r.body, "error", "type") == "version_conflict_engine_exception":
+						conflicts++
+					default:
+						other = append(other, fmt.Sprint(r.status, r.body))
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		r := call(t, http.MethodGet, base+"/"+index+"/_doc/1", "")
+		counter, _ := path(r.body, "_source", "counter").(float64)
+		t.Logf("%d updates: %d acknowledged, %d version conflicts (lost); counter %v", workers*each, acked, conflicts, counter)
+		if len(other) > 0 {
+			t.Fatalf("unexpected answers: %v", other[:min(len(other), 3)])
+		}
+		if int(counter) != acked {
+			t.Fatalf("counter %v, but %d updates were acknowledged", counter, acked)
+		}
+	})
+}
+
+// Only the double: any script but the increment is refused, saying so.
+func TestDoubleRefusesOtherScripts(t *testing.T) {
+	d, err := esdouble.New(t.TempDir(), esdouble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	r := call(t, http.MethodPost, srv.URL+"/x/_update/1", `{"script":{"source":"ctx._source.counter = 0"},"upsert":{"counter":1}}`)
+	if r.status != 400 || !strings.Contains(fmt.Sprint(path(r.body, "error", "reason")), "not implemented") {
+		t.Fatalf("another script: %d %v", r.status, r.body)
+	}
 }

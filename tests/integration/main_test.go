@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -116,18 +115,10 @@ func prepareImages() error {
 	return nil
 }
 
-// storageImage is the one image of the stack that is not built here.
+// storageImage is the image storage runs in s, or "" if compose cannot say.
 func storageImage(ctx context.Context, s *stack.Stack) string {
-	images, err := s.Compose(ctx, nil, "config", "--images")
-	if err != nil {
-		return ""
-	}
-	for _, image := range strings.Fields(images) {
-		if !strings.Contains(image, "tvs-entry:") && !strings.Contains(image, "tvs-webapp:") {
-			return image
-		}
-	}
-	return ""
+	image, _ := s.StorageImage(ctx)
+	return image
 }
 
 // testStack is one running copy of compose.yaml under its own project name.

@@ -1,0 +1,48 @@
+package esdouble
+
+import (
+	"errors"
+	"testing"
+)
+
+// An update whose document changes between its read and its write is a
+// conflict: tried again while retries last, then errConflict. This is
+// Elasticsearch's optimistic concurrency, made certain: the interfering
+// write happens inside the first attempt's apply.
+func TestUpdateConflictsAreRetriedThenRefused(t *testing.T) {
+	s, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	inc := func(src map[string]any) (map[string]any, error) {
+		src["n"] = src["n"].(float64) + 1
+		return src, nil
+	}
+	if _, err := s.update("i", "1", map[string]any{"n": 1.0}, inc, 0); err != nil {
+		t.Fatal(err)
+	}
+	interfering := func(times int) func(map[string]any) (map[string]any, error) {
+		return func(src map[string]any) (map[string]any, error) {
+			if times > 0 {
+				times--
+				if _, err := s.update("i", "1", nil, inc, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return inc(src)
+		}
+	}
+	if _, err := s.update("i", "1", nil, interfering(1), 0); !errors.Is(err, errConflict) {
+		t.Fatalf("with no retry: %v, want a conflict", err)
+	}
+	u, err := s.update("i", "1", nil, interfering(1), 1)
+	if err != nil {
+		t.Fatalf("with one retry: %v", err)
+	}
+	// 1 (upsert) + 1 (interfering, first call) + 1 (interfering, second
+	// call) + 1 (the retried update): the conflicting attempt counted nothing.
+	if n := u.source["n"].(float64); n != 4 {
+		t.Fatalf("counter %v, want 4", n)
+	}
+}
