@@ -76,8 +76,8 @@ func writeChart(path string, r *results, c50 map[string]*stack.Result) error {
 		latency.Add(line)
 		latency.Legend.Add(name, line)
 	}
-	latency.Legend.Top = false
-	latency.Legend.Left = false
+	latency.Legend.Top = true
+	latency.Legend.Left = true
 	latency.Add(plotter.NewGrid())
 
 	const w, h = 12 * vg.Inch, 9 * vg.Inch
@@ -120,6 +120,8 @@ func grouped(title, unit string, c10, c50 plotter.Values) (*plot.Plot, error) {
 		p.Legend.Add([]string{"10 connections", "50 connections"}[i], b)
 	}
 	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Millimeter * 4
 	p.NominalX(peers...)
 	return p, nil
 }

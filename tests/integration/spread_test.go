@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"encoding/json"
+	"os"
 	"testing"
 	"tvs/stack"
 )
@@ -27,5 +29,32 @@ func TestSpreadOverEveryReplica(t *testing.T) {
 		if k > n*60/100 {
 			t.Errorf("replica %s answered %d of %d (more than 60%%)", h, k, n)
 		}
+	}
+}
+
+// Each replica says who it is: its addresses (one per network) and the
+// version its image was built from (TVS_VERSION, which scripts/test sets
+// from git describe).
+func TestWhoamiNamesAddressesAndVersion(t *testing.T) {
+	s := startStack(t, 2)
+	res, err := stack.FreshClient().Get(s.entry + "/api/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var who struct {
+		Host      string   `json:"host"`
+		Addresses []string `json:"addresses"`
+		Version   string   `json:"version"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&who); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("whoami: %+v", who)
+	if len(who.Addresses) != 2 {
+		t.Errorf("replica %s gives %d addresses, want 2 (frontnet, backnet): %v", who.Host, len(who.Addresses), who.Addresses)
+	}
+	if want := os.Getenv("TVS_VERSION"); want != "" && who.Version != want {
+		t.Errorf("version %q, want the TVS_VERSION it was built with, %q", who.Version, want)
 	}
 }
