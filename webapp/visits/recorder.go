@@ -44,14 +44,15 @@ type Recorder struct {
 	log   *slog.Logger
 	waits histogram
 
-	wake     chan struct{}   // a visit arrived (buffered, 1)
-	stop     chan struct{}   // closed by Close
-	stopped  context.Context // done when Close is called: ends the reader's call
-	unstop   context.CancelFunc
-	closeCtx context.Context
-	wrote    chan struct{} // closed when the writer has returned
-	read     chan struct{} // closed when the reader has returned
-	closeErr error         // set by the writer before it closes wrote
+	wake      chan struct{} // a visit arrived (buffered, 1)
+	stop      chan struct{} // closed by Close, once
+	closeOnce sync.Once
+	stopped   context.Context // done when Close is called: ends the reader's call
+	unstop    context.CancelFunc
+	closeCtx  context.Context
+	wrote     chan struct{} // closed when the writer has returned
+	read      chan struct{} // closed when the reader has returned
+	closeErr  error         // set by the writer before it closes wrote
 
 	mu       sync.Mutex
 	recorded int64         // visits recorded: visit number k is the k-th
@@ -231,14 +232,16 @@ func (r *Recorder) Waits() (boundsMicros []int64, counts []int64) { return r.wai
 // trying until ctx is done. What could not be stored is counted in the
 // error: those visits are lost.
 func (r *Recorder) Close(ctx context.Context) error {
-	select {
-	case <-r.stop:
+	first := false
+	r.closeOnce.Do(func() {
+		first = true
+		r.closeCtx = ctx // read by the writer after it sees stop closed
+		close(r.stop)
+		r.unstop()
+	})
+	if !first {
 		return errors.New("recorder already closed")
-	default:
 	}
-	r.closeCtx = ctx // read by the writer after it sees stop closed
-	close(r.stop)
-	r.unstop()
 	<-r.read
 	<-r.wrote // the writer's calls are bounded by ctx
 	return r.closeErr
