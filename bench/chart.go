@@ -1,8 +1,6 @@
 package main
 
 import (
-	"tvs/stack"
-
 	"fmt"
 	"os"
 	"sort"
@@ -13,6 +11,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"tvs/stack"
 )
 
 // peers are the three systems of one run, in the charts' order.

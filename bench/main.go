@@ -5,8 +5,6 @@
 package main
 
 import (
-	"tvs/stack"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"tvs/stack"
 )
 
 func main() {

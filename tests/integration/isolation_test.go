@@ -3,6 +3,7 @@ package integration
 import (
 	"strings"
 	"testing"
+
 	"tvs/stack"
 )
 

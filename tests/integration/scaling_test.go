@@ -3,6 +3,7 @@ package integration
 import (
 	"testing"
 	"time"
+
 	"tvs/stack"
 )
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
 	"tvs/stack"
 )
 
