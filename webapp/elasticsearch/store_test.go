@@ -28,7 +28,9 @@ type double struct {
 	auth atomic.Value // the last Authorization header seen
 }
 
-func newDouble(t *testing.T) *double {
+func newDouble(t *testing.T) *double { return newDoubleB(t) }
+
+func newDoubleB(t testing.TB) *double {
 	t.Helper()
 	s, err := esdouble.New(t.TempDir(), esdouble.Options{})
 	if err != nil {
@@ -56,7 +58,9 @@ func (d *double) call(t *testing.T, method, path, body string) int {
 	return res.StatusCode
 }
 
-func newStore(t *testing.T, url string) *elasticsearch.Store {
+func newStore(t *testing.T, url string) *elasticsearch.Store { return newStoreB(t, url) }
+
+func newStoreB(t testing.TB, url string) *elasticsearch.Store {
 	t.Helper()
 	s, err := elasticsearch.New(elasticsearch.Config{URL: url})
 	if err != nil {
