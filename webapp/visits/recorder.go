@@ -63,6 +63,7 @@ type Recorder struct {
 	others   int64         // other processes' visits seen by the last read
 	ownSeen  int64         // this process's visits seen by the last read
 	hosts    []HostCount   // per host, as of the last read
+	readOnce bool          // a read succeeded: the others' count is known
 }
 
 // errNotYet is the state before storage has been reached.
@@ -115,7 +116,8 @@ func Start(store Store, opts Options) (*Recorder, error) {
 func (r *Recorder) Describe() string { return r.store.Describe() }
 
 // Visit records one visit and waits, at most AckTimeout, until storage
-// has acknowledged it. When storage is known to be down it does not wait:
+// has acknowledged it (and, in a replica just started, until the totals
+// have been read once). When storage is known to be down it does not wait:
 // the visit stays pending and is stored when storage returns.
 func (r *Recorder) Visit(ctx context.Context) Snapshot {
 	start := time.Now()
@@ -135,7 +137,7 @@ func (r *Recorder) Visit(ctx context.Context) Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.snapshotLocked()
-	s.Available = r.acked >= mine
+	s.Available = r.acked >= mine && r.readOnce
 	return s
 }
 
@@ -146,7 +148,9 @@ func (r *Recorder) waitAcked(ctx context.Context, mine int64) {
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
-		done := r.acked >= mine || (r.writeErr != nil && r.writeErr != errNotYet)
+		// Stored, and the others' visits known (a replica just started has
+		// not read them yet: its count would be too low).
+		done := (r.acked >= mine && r.readOnce) || (r.writeErr != nil && r.writeErr != errNotYet)
 		changed := r.changed
 		r.mu.Unlock()
 		if done {
@@ -430,6 +434,10 @@ func (r *Recorder) readTotals() {
 	r.others = max(r.others, t.Total-t.Proc)
 	r.ownSeen = t.Proc
 	r.hosts = t.Hosts
+	if !r.readOnce {
+		r.readOnce = true
+		r.notifyLocked() // visits waiting for the first read
+	}
 }
 
 // backoff spaces the retries of a failing storage: 100 ms, doubling to 1 s.

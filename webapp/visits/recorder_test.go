@@ -419,3 +419,18 @@ func TestWaitsCountsEveryVisit(t *testing.T) {
 		t.Fatalf("histogram holds %d visits, want 25", n)
 	}
 }
+
+// A replica just started has not read the totals yet: its first page still
+// shows the global count, not only its own visit (it waits for the first
+// read as for the write).
+func TestFirstPageOfANewReplicaShowsTheGlobalCount(t *testing.T) {
+	m := memory.New()
+	if err := m.Store(context.Background(), visits.Batch{ID: "old-1", Proc: "old", Host: "r0", N: 41}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, m, "r1", visits.Options{AckTimeout: time.Minute, ReadEvery: time.Hour})
+	defer closeOK(t, r)
+	if s := r.Visit(context.Background()); !s.Available || s.Total != 42 {
+		t.Fatalf("first page of a new replica: %+v, want count 42", s)
+	}
+}
