@@ -322,9 +322,8 @@ func (s *store) putMapping(name string, m mappings) error {
 
 // created is what createDoc tells about a stored document.
 type created struct {
-	index   *index
-	seq     int
-	autoNew bool // the write created the index
+	index *index
+	seq   int
 }
 
 // createDoc stores a document under id unless one is there, and returns
@@ -332,51 +331,65 @@ type created struct {
 // (with the matching template's mapping, or a dynamic one) and maps new
 // fields dynamically unless the mapping is strict.
 func (s *store) createDoc(name, id string, source map[string]any) (created, error) {
-	s.mu.Lock()
-	idx, ok := s.indices[name]
 	var c created
-	if !ok {
-		var err error
-		if idx, err = s.createIndexLocked(name, mappings{}, nil); err != nil {
-			s.mu.Unlock()
-			return c, err
+	log, pos, err := func() (*wal, int64, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		idx, err := s.indexLocked(name)
+		if err != nil {
+			return nil, 0, err
 		}
-		c.autoNew = true
-	}
-	c.index = idx
-	if _, ok := idx.ids[id]; ok {
-		s.mu.Unlock()
-		return c, errExists
-	}
-	added, err := idx.Mappings.admit(source)
-	if err != nil {
-		s.mu.Unlock()
-		return c, err
-	}
-	if added {
-		if err := s.saveMeta(idx); err != nil {
-			s.mu.Unlock()
-			return c, err
+		c.index = idx
+		if _, ok := idx.ids[id]; ok {
+			return nil, 0, errExists
 		}
-	}
-	d := doc{ID: id, Source: source}
-	line, err := json.Marshal(d)
+		pos, err := s.appendLocked(idx, doc{ID: id, Source: source})
+		c.seq = idx.seqNo
+		return idx.log, pos, err
+	}()
 	if err != nil {
-		s.mu.Unlock()
 		return c, err
 	}
-	pos, err := idx.log.append(line)
-	if err != nil {
-		s.mu.Unlock()
-		return c, err
-	}
-	idx.add(d)
-	c.seq = idx.seqNo
-	log := idx.log
-	s.mu.Unlock()
 	// The fsync happens outside the lock, and one fsync covers every write
 	// appended before it (a group commit, as Elasticsearch's translog does).
 	return c, log.syncTo(pos)
+}
+
+// indexLocked returns an index, creating it (from the matching template,
+// or with a dynamic mapping) if it is missing, as a write does. The caller
+// holds the lock.
+func (s *store) indexLocked(name string) (*index, error) {
+	if idx, ok := s.indices[name]; ok {
+		return idx, nil
+	}
+	return s.createIndexLocked(name, mappings{}, nil)
+}
+
+// appendLocked writes a document (a new one, or a new version): it checks
+// its fields against the mapping, maps new ones and saves the mapping if
+// it grew, appends the document to the log and makes it current. It
+// returns the log position that syncTo must reach before the write is
+// acknowledged. The caller holds the lock.
+func (s *store) appendLocked(idx *index, d doc) (int64, error) {
+	added, err := idx.Mappings.admit(d.Source)
+	if err != nil {
+		return 0, err
+	}
+	if added {
+		if err := s.saveMeta(idx); err != nil {
+			return 0, err
+		}
+	}
+	line, err := json.Marshal(d)
+	if err != nil {
+		return 0, err
+	}
+	pos, err := idx.log.append(line)
+	if err != nil {
+		return 0, err
+	}
+	idx.add(d)
+	return pos, nil
 }
 
 // errConflict is an update whose document changed since it was read.
@@ -412,13 +425,10 @@ func (s *store) update(name, id string, upsert map[string]any, apply func(map[st
 func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error)) (updated, error) {
 	// Read, as a real-time GET does.
 	s.mu.Lock()
-	idx, ok := s.indices[name]
-	if !ok {
-		var err error
-		if idx, err = s.createIndexLocked(name, mappings{}, nil); err != nil {
-			s.mu.Unlock()
-			return updated{}, err
-		}
+	idx, err := s.indexLocked(name)
+	if err != nil {
+		s.mu.Unlock()
+		return updated{}, err
 	}
 	i, exists := idx.ids[id]
 	var readSeq int
@@ -433,7 +443,6 @@ func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map
 	var next map[string]any
 	switch {
 	case exists:
-		var err error
 		if next, err = apply(current); err != nil {
 			return updated{}, err
 		}
@@ -444,38 +453,23 @@ func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map
 	}
 
 	// Write only if nothing changed since the read.
-	s.mu.Lock()
-	if s.indices[name] != idx {
-		s.mu.Unlock()
-		return updated{}, errConflict
-	}
-	_, nowExists := idx.ids[id]
-	if nowExists != exists || (exists && idx.versions[id].seq != readSeq) {
-		s.mu.Unlock()
-		return updated{}, errConflict
-	}
-	if _, err := idx.Mappings.admit(next); err != nil {
-		s.mu.Unlock()
-		return updated{}, err
-	}
-	d := doc{ID: id, Source: next}
-	line, err := json.Marshal(d)
-	if err != nil {
-		s.mu.Unlock()
-		return updated{}, err
-	}
-	pos, err := idx.log.append(line)
-	if err != nil {
-		s.mu.Unlock()
-		return updated{}, err
-	}
 	u := updated{index: idx, created: !exists, source: next}
-	idx.add(d) // search sees this version at the next refresh
-	v := idx.versions[id]
-	u.seq, u.version = v.seq, v.version
-	log := idx.log
-	s.mu.Unlock()
-	return u, log.syncTo(pos)
+	pos, err := func() (int64, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, nowExists := idx.ids[id]
+		if s.indices[name] != idx || nowExists != exists || (exists && idx.versions[id].seq != readSeq) {
+			return 0, errConflict
+		}
+		pos, err := s.appendLocked(idx, doc{ID: id, Source: next}) // search sees it at the next refresh
+		v := idx.versions[id]
+		u.seq, u.version = v.seq, v.version
+		return pos, err
+	}()
+	if err != nil {
+		return updated{}, err
+	}
+	return u, idx.log.syncTo(pos)
 }
 
 func cloneSource(src map[string]any) map[string]any {

@@ -46,3 +46,26 @@ func TestUpdateConflictsAreRetriedThenRefused(t *testing.T) {
 		t.Fatalf("counter %v, want 4", n)
 	}
 }
+
+// A field an update maps dynamically is saved with the index, as a
+// write's is: after a restart it is still mapped, and still sums.
+func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.update("stats", "1", map[string]any{"counter": 3.0}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.close()
+	s, err = openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	docs, m, _ := s.searchable("stats")
+	if got, err := sum(docs, "counter", m); err != nil || got != 3 {
+		t.Fatalf("after a restart, sum of counter = %v (%v), want 3", got, err)
+	}
+}
