@@ -181,7 +181,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	before := stats.Count
 
-	const maxRequests = 2_000_000 // a bound, far above what a run sends
 	progress("static ceiling: nginx answering by itself, 10 connections, %s", d)
 	static := stack.Closed(base+"/nginx-health", 10, d, maxRequests)
 	r.StaticCeilingRPS = static.RPS()
@@ -287,7 +286,6 @@ func benchTvsapp(ctx context.Context, tvs *stack.Stack, d time.Duration, r *resu
 	}
 	r.TvsappImageBytes, _ = imageSize(ctx, st, "tvs-tvsapp:latest")
 	r.TvsappRSSIdleKB = maxRSS(ctx, st, "webapp")
-	const maxRequests = 2_000_000
 	progress("tvsapp: GET /, 10 connections, %s", d)
 	c10 = stack.Closed(base+"/", 10, d, maxRequests)
 	progress("tvsapp: GET /, 50 connections, %s", d)
@@ -336,6 +334,9 @@ func tvsappCounter(ctx context.Context, st *stack.Stack) (int64, error) {
 	}
 	return doc.Source.Counter, nil
 }
+
+// maxRequests bounds every load, far above what a run sends.
+const maxRequests = 2_000_000
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

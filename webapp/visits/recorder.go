@@ -45,9 +45,8 @@ type Recorder struct {
 	waits histogram
 
 	wake      chan struct{} // a visit arrived (buffered, 1)
-	stop      chan struct{} // closed by Close, once
 	closeOnce sync.Once
-	stopped   context.Context // done when Close is called: ends the reader's call
+	stopped   context.Context // done once Close is called: stops both goroutines
 	unstop    context.CancelFunc
 	closeCtx  context.Context
 	wrote     chan struct{} // closed when the writer has returned
@@ -100,7 +99,6 @@ func Start(store Store, opts Options) (*Recorder, error) {
 		proc:     opts.Host + "-" + hex.EncodeToString(suffix),
 		log:      opts.Logger,
 		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
 		wrote:    make(chan struct{}),
 		read:     make(chan struct{}),
 		changed:  make(chan struct{}),
@@ -124,7 +122,7 @@ func (r *Recorder) Visit(ctx context.Context) Snapshot {
 	r.mu.Lock()
 	r.recorded++
 	mine := r.recorded
-	down := r.writeErr != nil && r.writeErr != errNotYet
+	down := r.knownDownLocked()
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -141,6 +139,12 @@ func (r *Recorder) Visit(ctx context.Context) Snapshot {
 	return s
 }
 
+// knownDownLocked is whether a write has failed since the last success:
+// visits then answer at once, degraded, rather than wait. The caller holds mu.
+func (r *Recorder) knownDownLocked() bool {
+	return r.writeErr != nil && r.writeErr != errNotYet
+}
+
 // waitAcked returns when visit number mine is stored, when a write fails,
 // or after AckTimeout.
 func (r *Recorder) waitAcked(ctx context.Context, mine int64) {
@@ -150,7 +154,7 @@ func (r *Recorder) waitAcked(ctx context.Context, mine int64) {
 		r.mu.Lock()
 		// Stored, and the others' visits known (a replica just started has
 		// not read them yet: its count would be too low).
-		done := (r.acked >= mine && r.readOnce) || (r.writeErr != nil && r.writeErr != errNotYet)
+		done := (r.acked >= mine && r.readOnce) || r.knownDownLocked()
 		changed := r.changed
 		r.mu.Unlock()
 		if done {
@@ -239,8 +243,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	first := false
 	r.closeOnce.Do(func() {
 		first = true
-		r.closeCtx = ctx // read by the writer after it sees stop closed
-		close(r.stop)
+		r.closeCtx = ctx // read by the writer once it sees stopped done
 		r.unstop()
 	})
 	if !first {
@@ -255,10 +258,10 @@ func (r *Recorder) Close(ctx context.Context) error {
 func (r *Recorder) writer() {
 	defer close(r.wrote)
 	w := &batchWriter{r: r}
-	backoff := newBackoff()
+	backoff := &backoff{}
 	for {
 		select {
-		case <-r.stop:
+		case <-r.stopped.Done():
 			r.closeErr = w.drain(r.closeCtx)
 			return
 		default:
@@ -266,7 +269,7 @@ func (r *Recorder) writer() {
 		if w.prepared && !w.havePending() {
 			select {
 			case <-r.wake:
-			case <-r.stop:
+			case <-r.stopped.Done():
 			}
 			continue
 		}
@@ -279,7 +282,7 @@ func (r *Recorder) writer() {
 		}
 		select {
 		case <-time.After(backoff.next()):
-		case <-r.stop:
+		case <-r.stopped.Done():
 		}
 	}
 }
@@ -357,7 +360,7 @@ func (r *Recorder) acknowledge(n int64) {
 
 // drain stores everything pending before the process ends, until ctx is done.
 func (w *batchWriter) drain(ctx context.Context) error {
-	backoff := newBackoff()
+	backoff := &backoff{}
 	for w.havePending() {
 		callCtx, cancel := context.WithTimeout(ctx, w.r.opts.CallTimeout)
 		err := w.step(callCtx)
@@ -405,7 +408,7 @@ func (r *Recorder) reader() {
 	for {
 		r.readTotals()
 		select {
-		case <-r.stop:
+		case <-r.stopped.Done():
 			return
 		case <-tick.C:
 		}
@@ -442,8 +445,6 @@ func (r *Recorder) readTotals() {
 
 // backoff spaces the retries of a failing storage: 100 ms, doubling to 1 s.
 type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{} }
 
 func (b *backoff) reset() { b.d = 0 }
 
