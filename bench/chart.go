@@ -12,7 +12,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // peers are the three systems of one run, in the charts' order.
@@ -22,7 +22,7 @@ var peers = []string{"tvs (nginx entry)", "tvs (HAProxy entry)", "tvsapp"}
 // answered; requests/s and p99 of GET / for tvs behind nginx, tvs behind
 // HAProxy and tvsapp, at 10 and 50 connections; and their latency
 // distributions (CDF) at 50 connections, given in c50.
-func writeChart(path string, r *results, c50 map[string]*stack.Result) error {
+func writeChart(path string, r *results, c50 map[string]*harness.Result) error {
 	hosts := make([]string, 0, len(r.RequestsPerReplica))
 	for h := range r.RequestsPerReplica {
 		hosts = append(hosts, h)
@@ -127,7 +127,7 @@ func grouped(title, unit string, c10, c50 plotter.Values) (*plot.Plot, error) {
 }
 
 // cdf samples the latency distribution at 200 points.
-func cdf(l *stack.Result) plotter.XYs {
+func cdf(l *harness.Result) plotter.XYs {
 	if l.Sent == 0 {
 		return plotter.XYs{{X: 0.01, Y: 0}}
 	}

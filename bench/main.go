@@ -1,7 +1,9 @@
 // Command bench measures the running stack beside its own baselines, in one
-// run: it starts compose.yaml (with offline.env where it exists), sends
-// bounded loads to 127.0.0.1 only, tears the stack down, prints a table and
-// writes bench/results.json and bench/chart.svg. Run it with scripts/bench.
+// run: it brings up compose.yaml (with offline.env's images where it
+// exists) through the stack tests' own driver (tvs/tests/harness, on
+// testcontainers-go), sends bounded loads to 127.0.0.1 only, removes every
+// stack, prints a table and writes bench/results.json and bench/chart.svg.
+// Run it with scripts/bench.
 package main
 
 import (
@@ -20,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 func main() {
@@ -111,7 +113,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "shorter loads (under 3 minutes in all)")
 	out := fs.String("out", ".", "folder for results.json and chart.svg")
-	rootDir := fs.String("root", "..", "the repository root, where compose.yaml is")
 	writeLatency := fs.Duration("es-write-latency", 0, "with the test double: add this to each write, to model a real node (e.g. 2ms)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -120,50 +121,46 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *quick {
 		d = 3 * time.Second
 	}
-	root, err := filepath.Abs(*rootDir)
+	progress := func(format string, a ...any) { fmt.Fprintf(stdout, "bench: "+format+"\n", a...) }
+	env, err := harness.Setup(ctx, stdout)
 	if err != nil {
 		return err
 	}
-	progress := func(format string, a ...any) { fmt.Fprintf(stdout, "bench: "+format+"\n", a...) }
-
-	st := &stack.Stack{Project: fmt.Sprintf("tvs-bench-%d", os.Getpid()), Dir: root,
-		Env: []string{"TVS_BIND=127.0.0.1", "TVS_PORT=0", "DOCKER_BUILDKIT=0"}}
-	if _, err := os.Stat(filepath.Join(root, "offline.env")); err == nil {
-		st.EnvFile = filepath.Join(root, "offline.env")
-		progress("using offline.env: storage is the Elasticsearch API TEST DOUBLE, not Elasticsearch")
-	}
+	var opts harness.StackOptions
 	if *writeLatency > 0 {
-		if st.EnvFile == "" {
+		if env.RealES {
 			return errors.New("-es-write-latency applies to the test double only (offline.env)")
 		}
-		// An override file, so that compose.yaml knows nothing of the double.
-		f, err := os.CreateTemp("", "tvs-bench-*.yaml")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(f.Name())
-		fmt.Fprintf(f, "services:\n  storage:\n    environment:\n      ESDOUBLE_WRITE_LATENCY: %q\n", writeLatency.String())
-		f.Close()
-		st.Files = []string{f.Name()}
+		// An override, so that compose.yaml knows nothing of the double.
+		opts.Overrides = append(opts.Overrides, fmt.Sprintf("services:\n  storage:\n    environment:\n      ESDOUBLE_WRITE_LATENCY: %q\n", writeLatency.String()))
 		progress("the test double adds %s to each write", writeLatency)
 	}
-	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: storage(ctx, st), ESWriteLatencyMs: ms(*writeLatency)}
-	defer func() {
-		progress("removing the stack")
-		st.Down(context.Background(), true)
-	}()
-
-	if r.EntryConf, err = st.BuildArg(ctx, "entry", "NGINX_CONF"); err != nil {
+	st, err := env.NewStack("bench", opts)
+	if err != nil {
 		return err
 	}
+	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: storage(env), ESWriteLatencyMs: ms(*writeLatency)}
+	defer func() {
+		progress("removing the stack")
+		st.Down(context.Background())
+	}()
+
+	p, err := harness.Project(ctx, []string{filepath.Join(env.Root, "compose.yaml")}, env.Vars)
+	if err != nil {
+		return err
+	}
+	r.EntryConf = harness.BuildArg(p, "entry", "NGINX_CONF")
 	progress("entry's configuration: nginx/%s", r.EntryConf)
-	progress("building images (not timed)")
-	if _, err := st.Compose(ctx, nil, "build"); err != nil {
+	progress("building images (not timed): an up with 1 replica")
+	if err := st.Up(ctx, 1); err != nil {
+		return err
+	}
+	if err := st.Stop(ctx); err != nil {
 		return err
 	}
 	progress("cold start: up --wait with 3 replicas")
 	t0 := time.Now()
-	if err := st.Scale(ctx, 3); err != nil {
+	if err := st.Up(ctx, 3); err != nil {
 		return err
 	}
 	r.ColdStartMs = ms(time.Since(t0))
@@ -173,27 +170,27 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	progress("entry at %s, cold start %.0f ms", base, r.ColdStartMs)
 
-	r.ImageBytes, _ = imageSize(ctx, st, "tvs-webapp:latest")
+	r.ImageBytes, _ = env.ImageSize(ctx, "tvs-webapp:latest")
 	r.RSSIdleKB = maxRSS(ctx, st, "webapp")
-	stats, err := stack.ReadStats(ctx, base)
+	stats, err := harness.ReadStats(ctx, base)
 	if err != nil {
 		return err
 	}
-	before := stats.Count
+	before := stats.Total
 
 	progress("static ceiling: nginx answering by itself, 10 connections, %s", d)
-	static := stack.Closed(base+"/nginx-health", 10, d, maxRequests)
+	static := harness.Closed(base+"/nginx-health", 10, d, maxRequests)
 	r.StaticCeilingRPS = static.RPS()
 	progress("proxy ceiling: entry to a handler that does nothing (/healthz), 10 connections, %s", d)
-	proxy := stack.Closed(base+"/healthz", 10, d, maxRequests)
+	proxy := harness.Closed(base+"/healthz", 10, d, maxRequests)
 	r.ProxyCeilingRPS = proxy.RPS()
 	waits0 := ackWaits(base, 3)
 	progress("entry: GET / with counting, 10 connections, %s", d)
-	c10 := stack.Closed(base+"/", 10, d, maxRequests)
+	c10 := harness.Closed(base+"/", 10, d, maxRequests)
 	r.EntryRPS, r.EntryP50ms, r.EntryP99ms = c10.RPS(), c10.Percentile(50), c10.Percentile(99)
 	waits10 := ackWaits(base, 3)
 	progress("entry: GET / with counting, 50 connections, %s", d)
-	c50 := stack.Closed(base+"/", 50, d, maxRequests)
+	c50 := harness.Closed(base+"/", 50, d, maxRequests)
 	r.EntryRPSc50, r.EntryP50msc50, r.EntryP99msc50 = c50.RPS(), c50.Percentile(50), c50.Percentile(99)
 	waits50 := ackWaits(base, 3)
 	r.AckWaitP50ms, r.AckWaitP99ms = waits10.minus(waits0).quantileMs(0.50), waits10.minus(waits0).quantileMs(0.99)
@@ -201,7 +198,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.RatioToProxyCeiling = r.EntryRPS / r.ProxyCeilingRPS
 	r.RSSLoadKB = maxRSS(ctx, st, "webapp")
 	r.RequestsPerReplica = map[string]int{}
-	for _, l := range []*stack.Result{c10, c50} {
+	for _, l := range []*harness.Result{c10, c50} {
 		for h, n := range l.Hosts {
 			r.RequestsPerReplica[h] += n
 		}
@@ -209,7 +206,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	progress("counting: waiting until every visit is stored")
 	r.Sent = int64(c10.OK() + c50.OK())
-	counted, err := stack.SettledCount(ctx, base, before+r.Sent, 30*time.Second)
+	counted, err := harness.SettledCount(ctx, base, before+r.Sent, 30*time.Second)
 	if err != nil {
 		progress("%v", err)
 	}
@@ -217,8 +214,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.CountLost = r.Sent - r.Counted
 
 	progress("HAProxy as entry, in front of the same 3 replicas")
-	st.Files = append(st.Files, filepath.Join(root, "bench", "haproxy", "compose.yaml"))
-	if err := st.Scale(ctx, 3); err != nil {
+	st.AddFiles(filepath.Join(env.Root, "bench", "haproxy", "compose.yaml"))
+	if err := st.Up(ctx, 3); err != nil {
 		return err
 	}
 	hbase, err := st.PublishedURL(ctx, "haproxy", 8080)
@@ -226,9 +223,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	progress("HAProxy: GET /, 10 connections, %s", d)
-	h10 := stack.Closed(hbase+"/", 10, d, maxRequests)
+	h10 := harness.Closed(hbase+"/", 10, d, maxRequests)
 	progress("HAProxy: GET /, 50 connections, %s", d)
-	h50 := stack.Closed(hbase+"/", 50, d, maxRequests)
+	h50 := harness.Closed(hbase+"/", 50, d, maxRequests)
 	r.HAProxyRPS, r.HAProxyP50ms, r.HAProxyP99ms = h10.RPS(), h10.Percentile(50), h10.Percentile(99)
 	r.HAProxyRPSc50, r.HAProxyP50msc50, r.HAProxyP99msc50 = h50.RPS(), h50.Percentile(50), h50.Percentile(99)
 	r.RatioToHAProxy = r.EntryRPS / r.HAProxyRPS
@@ -240,11 +237,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	r.PickupMs = ms(pickup)
 	progress("removing the stack")
-	if err := st.Down(ctx, true); err != nil {
+	if err := st.Down(ctx); err != nil {
 		return err
 	}
 
-	_, t50, err := benchTvsapp(ctx, st, d, &r, progress)
+	_, t50, err := benchTvsapp(ctx, env, d, &r, progress)
 	if err != nil {
 		return err
 	}
@@ -258,7 +255,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(*out, "results.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, map[string]*stack.Result{
+	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, map[string]*harness.Result{
 		"tvs (nginx entry)": c50, "tvs (HAProxy entry)": h50, "tvsapp": t50}); err != nil {
 		return err
 	}
@@ -269,27 +266,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // benchTvsapp measures the course's tvsapp, rebuilt: 3 replicas behind the
 // course's nginx configuration, on a stack of its own with the same
 // storage, the same loads as tvs's.
-func benchTvsapp(ctx context.Context, tvs *stack.Stack, d time.Duration, r *results, progress func(string, ...any)) (c10, c50 *stack.Result, err error) {
-	st := &stack.Stack{Project: tvs.Project + "-tvsapp", Dir: tvs.Dir, EnvFile: tvs.EnvFile, Env: tvs.Env,
-		Files: []string{filepath.Join(tvs.Dir, "bench", "tvsapp", "compose.yaml")}}
-	defer st.Down(context.Background(), true)
-	progress("tvsapp: building (bench/tvsapp, the course's nginx configuration)")
-	if _, err := st.Compose(ctx, nil, "build"); err != nil {
+func benchTvsapp(ctx context.Context, env *harness.Env, d time.Duration, r *results, progress func(string, ...any)) (c10, c50 *harness.Result, err error) {
+	st, err := env.NewStack("bench", harness.StackOptions{Files: []string{filepath.Join(env.Root, "bench", "tvsapp", "compose.yaml")}})
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := st.Scale(ctx, 3); err != nil {
+	defer st.Down(context.Background())
+	progress("tvsapp: building and starting 3 replicas (bench/tvsapp, the course's nginx configuration)")
+	if err := st.Up(ctx, 3); err != nil {
 		return nil, nil, err
 	}
 	base, err := st.EntryURL(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.TvsappImageBytes, _ = imageSize(ctx, st, "tvs-tvsapp:latest")
+	r.TvsappImageBytes, _ = env.ImageSize(ctx, "tvs-tvsapp:latest")
 	r.TvsappRSSIdleKB = maxRSS(ctx, st, "webapp")
 	progress("tvsapp: GET /, 10 connections, %s", d)
-	c10 = stack.Closed(base+"/", 10, d, maxRequests)
+	c10 = harness.Closed(base+"/", 10, d, maxRequests)
 	progress("tvsapp: GET /, 50 connections, %s", d)
-	c50 = stack.Closed(base+"/", 50, d, maxRequests)
+	c50 = harness.Closed(base+"/", 50, d, maxRequests)
 	r.TvsappRSSLoadKB = maxRSS(ctx, st, "webapp")
 	r.TvsappRPS, r.TvsappP50ms, r.TvsappP99ms = c10.RPS(), c10.Percentile(50), c10.Percentile(99)
 	r.TvsappRPSc50, r.TvsappP50msc50, r.TvsappP99msc50 = c50.RPS(), c50.Percentile(50), c50.Percentile(99)
@@ -304,22 +300,16 @@ func benchTvsapp(ctx context.Context, tvs *stack.Stack, d time.Duration, r *resu
 // tvsappCounter reads tvsapp's one document from storage, at its address
 // on backnet (storage publishes no port; this host reaches its own
 // containers' networks).
-func tvsappCounter(ctx context.Context, st *stack.Stack) (int64, error) {
-	ids, err := st.Containers(ctx, "storage")
-	if err != nil || len(ids) != 1 {
-		return 0, fmt.Errorf("tvsapp's storage container: %v", err)
-	}
-	c, err := st.Inspect(ctx, ids[0])
+func tvsappCounter(ctx context.Context, st *harness.Stack) (int64, error) {
+	storage, err := st.One(ctx, "storage")
 	if err != nil {
 		return 0, err
 	}
-	var ip string
-	for name, n := range c.NetworkSettings.Networks {
-		if strings.HasSuffix(name, "_backnet") {
-			ip = n.IPAddress
-		}
+	ip, err := storage.IP(ctx, "backnet")
+	if err != nil {
+		return 0, err
 	}
-	res, err := stack.FreshClient().Get("http://" + ip + ":9200/stats/_doc/1")
+	res, err := harness.FreshClient().Get("http://" + ip + ":9200/stats/_doc/1")
 	if err != nil {
 		return 0, fmt.Errorf("tvsapp's counter: %w", err)
 	}
@@ -349,10 +339,10 @@ func machine() string {
 	return fmt.Sprintf("%s, %d cores", host, cpus)
 }
 
-func printTable(w io.Writer, r *results, static, proxy, c10, c50 *stack.Result) {
+func printTable(w io.Writer, r *results, static, proxy, c10, c50 *harness.Result) {
 	fmt.Fprintf(w, "\nentry: nginx/%s; storage: %s\n", r.EntryConf, r.Storage)
 	fmt.Fprintf(w, "%-34s %12s %10s %10s %8s\n", "measure (same run)", "requests/s", "p50 ms", "p99 ms", "failed")
-	row := func(name string, l *stack.Result) {
+	row := func(name string, l *harness.Result) {
 		fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f %8d\n", name, l.RPS(), l.Percentile(50), l.Percentile(99), len(l.Failed))
 	}
 	row("static ceiling (nginx alone)", static)
@@ -382,33 +372,21 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *stack.Result) 
 	fmt.Fprintln(w)
 }
 
-// storage names the storage the stack runs.
-func storage(ctx context.Context, st *stack.Stack) string {
-	image, err := st.StorageImage(ctx)
-	switch {
-	case err != nil:
-		return "unknown"
-	case st.EnvFile != "":
-		return image + " (test double, not Elasticsearch)"
+// storage names the storage the stacks run.
+func storage(env *harness.Env) string {
+	if env.RealES {
+		return env.Storage
 	}
-	return image
-}
-
-func imageSize(ctx context.Context, st *stack.Stack, image string) (int64, error) {
-	out, err := st.Docker(ctx, nil, "image", "inspect", "-f", "{{.Size}}", image)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	return env.Storage + " (test double, not Elasticsearch)"
 }
 
 // maxRSS is the largest resident set, in KB, of a service's main processes
 // (VmRSS of the container's PID 1, read from the host's /proc).
-func maxRSS(ctx context.Context, st *stack.Stack, service string) int64 {
+func maxRSS(ctx context.Context, st *harness.Stack, service string) int64 {
 	var max int64
-	ids, _ := st.Containers(ctx, service)
-	for _, id := range ids {
-		c, err := st.Inspect(ctx, id)
+	cs, _ := st.Containers(ctx, service)
+	for _, cont := range cs {
+		c, err := cont.Inspect(ctx)
 		if err != nil {
 			continue
 		}
@@ -430,39 +408,39 @@ func maxRSS(ctx context.Context, st *stack.Stack, service string) int64 {
 // pickup scales to 4 replicas and returns the time from the new replica
 // being healthy to its first answer through entry (0 when it already
 // answered by then: nginx may find it before its healthcheck passes).
-func pickup(ctx context.Context, st *stack.Stack, base string) (time.Duration, error) {
+func pickup(ctx context.Context, st *harness.Stack, base string) (time.Duration, error) {
 	old := map[string]bool{}
-	ids, err := st.Containers(ctx, "webapp")
+	cs, err := st.Containers(ctx, "webapp")
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		old[id] = true
+	for _, c := range cs {
+		old[c.ID] = true
 	}
 	done := make(chan error, 1)
-	go func() { done <- st.Scale(ctx, 4) }()
-	var fresh string
+	go func() { done <- st.Up(ctx, 4) }()
+	var fresh *harness.Container
 	var healthy, answered time.Time
-	client := stack.FreshClient()
+	client := harness.FreshClient()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) && (healthy.IsZero() || answered.IsZero()) {
-		if fresh == "" {
-			ids, _ := st.Containers(ctx, "webapp")
-			for _, id := range ids {
-				if !old[id] {
-					fresh = id
+		if fresh == nil {
+			cs, _ := st.Containers(ctx, "webapp")
+			for _, c := range cs {
+				if !old[c.ID] {
+					fresh = c
 				}
 			}
 		}
-		if fresh != "" && healthy.IsZero() {
-			if c, err := st.Inspect(ctx, fresh); err == nil && c.Health() == "healthy" {
+		if fresh != nil && healthy.IsZero() {
+			if c, err := fresh.Inspect(ctx); err == nil && c.State.Health != nil && c.State.Health.Status == "healthy" {
 				healthy = time.Now()
 			}
 		}
-		if fresh != "" && answered.IsZero() {
+		if fresh != nil && answered.IsZero() {
 			if res, err := client.Get(base + "/healthz"); err == nil {
 				res.Body.Close()
-				if strings.HasPrefix(fresh, res.Header.Get("X-Tvs-Host")) && res.Header.Get("X-Tvs-Host") != "" {
+				if strings.HasPrefix(fresh.ID, res.Header.Get("X-Tvs-Host")) && res.Header.Get("X-Tvs-Host") != "" {
 					answered = time.Now()
 				}
 			}

@@ -7,18 +7,21 @@ package compose
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"tvs/control/protocol"
-	"tvs/stack"
+	"tvs/webapp/visits"
 )
 
 // Solution is the tvs compose project that tvsctld controls.
 type Solution struct {
-	Stack stack.Stack
+	Stack CLI
 }
 
 var _ protocol.Handler = (*Solution)(nil)
@@ -43,7 +46,7 @@ func (s *Solution) Scale(ctx context.Context, delta int, out func(string)) error
 	if err != nil {
 		return err
 	}
-	now := stack.Running(cs, "webapp")
+	now := Running(cs, "webapp")
 	want := now + delta
 	if want < protocol.MinScale {
 		return fmt.Errorf("cannot go below %d webapp replica: there are %d running, dec %d would leave %d", protocol.MinScale, now, -delta, want)
@@ -52,7 +55,7 @@ func (s *Solution) Scale(ctx context.Context, delta int, out func(string)) error
 		return fmt.Errorf("cannot go above %d webapp replicas: there are %d running", protocol.MaxScale, now)
 	}
 	env := []string{}
-	if port := stack.EntryPort(cs); port != 0 {
+	if port := EntryPort(cs); port != 0 {
 		env = append(env, "TVS_PORT="+strconv.Itoa(port)) // entry keeps its port
 	}
 	if err := s.Stack.Scale(ctx, want, env...); err != nil {
@@ -116,7 +119,7 @@ func (s *Solution) Status(ctx context.Context, out func(string)) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	port := stack.EntryPort(cs)
+	port := EntryPort(cs)
 	for _, n := range names {
 		sm := by[n]
 		line := fmt.Sprintf("%-8s desired %d, running %d, healthy %d", n, sm.total, sm.running, sm.healthy)
@@ -129,7 +132,7 @@ func (s *Solution) Status(ctx context.Context, out func(string)) error {
 		}
 		out(line)
 	}
-	if count, err := visits(ctx, s.Stack.Env, port); err == nil {
+	if count, err := storedVisits(ctx, s.Stack.Env, port); err == nil {
 		out(fmt.Sprintf("visits   %d stored", count))
 	} else {
 		out("visits   unknown (" + err.Error() + ")")
@@ -137,8 +140,8 @@ func (s *Solution) Status(ctx context.Context, out func(string)) error {
 	return nil
 }
 
-// visits asks entry for the stored count, on the address it is published on.
-func visits(ctx context.Context, env []string, port int) (int64, error) {
+// storedVisits asks entry for the stored count, on the address it is published on.
+func storedVisits(ctx context.Context, env []string, port int) (int64, error) {
 	if port == 0 {
 		return 0, fmt.Errorf("entry is not running")
 	}
@@ -148,9 +151,25 @@ func visits(ctx context.Context, env []string, port int) (int64, error) {
 			host = b
 		}
 	}
-	st, err := stack.ReadStats(ctx, fmt.Sprintf("http://%s:%d", host, port))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s:%d/api/stats", host, port), nil)
 	if err != nil {
 		return 0, err
 	}
-	return st.Count, nil
+	// Straight to entry, never through a proxy the environment names.
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("entry does not answer: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/api/stats: %s", res.Status)
+	}
+	var st visits.Stats
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return 0, fmt.Errorf("/api/stats: %w", err)
+	}
+	return st.Total, nil
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"tvs/control/protocol"
-	"tvs/stack"
 )
 
 // fake records the docker commands and answers `ps` with ps.
@@ -41,7 +40,7 @@ func do(t *testing.T, f *fake, line string) ([]string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Solution{Stack: stack.Stack{Runner: f, Project: "tvs", Dir: "/srv/tvs"}}
+	s := &Solution{Stack: CLI{Runner: f, Project: "tvs", Dir: "/srv/tvs"}}
 	var out []string
 	cmd, _ := protocol.Lookup(req.Command)
 	err = cmd.Run(context.Background(), s, req, func(l string) { out = append(out, l) })
@@ -135,7 +134,7 @@ func TestFailureIsReported(t *testing.T) {
 
 func TestOfflineEnvFileIsPassed(t *testing.T) {
 	f := &fake{}
-	s := &Solution{Stack: stack.Stack{Runner: f, Project: "p", Dir: "/d", EnvFile: "/d/offline.env", Env: []string{"TVS_BIND=127.0.0.1"}}}
+	s := &Solution{Stack: CLI{Runner: f, Project: "p", Dir: "/d", EnvFile: "/d/offline.env", Env: []string{"TVS_BIND=127.0.0.1"}}}
 	s.Stop(context.Background(), false, func(string) {})
 	if want := "TVS_BIND=127.0.0.1 compose -p p --project-directory /d -f /d/compose.yaml --env-file /d/offline.env stop entry webapp"; f.calls[0] != want {
 		t.Fatalf("%q\nwant %q", f.calls[0], want)

@@ -24,7 +24,6 @@ import (
 	"tvs/control/compose"
 	"tvs/control/daemon"
 	"tvs/control/protocol"
-	"tvs/stack"
 )
 
 func main() {
@@ -81,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if _, err := os.Stat(filepath.Join(cfg.dir, "offline.env")); err == nil {
 		envFile = filepath.Join(cfg.dir, "offline.env")
 	}
-	sol := &compose.Solution{Stack: stack.Stack{Project: cfg.project, Dir: cfg.dir, EnvFile: envFile}}
+	sol := &compose.Solution{Stack: compose.CLI{Project: cfg.project, Dir: cfg.dir, EnvFile: envFile}}
 	if cfg.bind != "" {
 		sol.Stack.Env = []string{"TVS_BIND=" + cfg.bind}
 	}

@@ -1,14 +1,22 @@
-// Package contract pins the Elasticsearch behaviour the webapp relies on. It
-// runs against the test double always, and against a real Elasticsearch when
-// TVS_TEST_ES_URL is set. The expectations come from Elasticsearch's
-// documentation (create index, index templates, dynamic mapping, _create,
-// refresh and real-time GET, search aggregations, errors), not from the
-// double, so that they pass against a real node too.
+// Package contract pins the Elasticsearch behaviour the webapp relies on.
+// The expectations come from Elasticsearch's documentation (create index,
+// index templates, dynamic mapping, _create, refresh and real-time GET,
+// search aggregations, errors, strict parsing), not from the double, so
+// that they pass against a real node too.
+//
+// The suite runs against one storage node, started by testcontainers-go's
+// elasticsearch module: the pinned Elasticsearch image when it is on this
+// machine, the test double's image otherwise. TVS_TEST_ES_URL points it at
+// a running node instead; with -short or no Docker engine it checks the
+// double in this process. Its first line says which.
 package contract
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,30 +28,70 @@ import (
 	"time"
 
 	"tvs/esdouble"
+	"tvs/tests/harness"
 )
 
-type target struct {
-	name string
-	url  string
+// base is the storage's URL, and realES whether it is Elasticsearch.
+var (
+	base   string
+	realES bool
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	stop, err := startTarget()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "contract:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
-// targets returns the servers to check: the double always, and a real
-// Elasticsearch when TVS_TEST_ES_URL names one.
-func targets(t *testing.T) []target {
-	t.Helper()
-	double, err := esdouble.New(t.TempDir(), esdouble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(double)
-	t.Cleanup(func() { srv.Close(); double.Close() })
-	ts := []target{{"double", srv.URL}}
+// startTarget picks and starts the storage the suite checks.
+func startTarget() (stop func(), err error) {
 	if u := os.Getenv("TVS_TEST_ES_URL"); u != "" {
-		ts = append(ts, target{"elasticsearch", strings.TrimRight(u, "/")})
-	} else {
-		t.Log("TVS_TEST_ES_URL is not set: checked the test double only, not a real Elasticsearch")
+		base, realES = strings.TrimRight(u, "/"), true
+		fmt.Println("contract: checking the Elasticsearch at TVS_TEST_ES_URL")
+		return func() {}, nil
 	}
-	return ts
+	inProcess := func(why string) (func(), error) {
+		fmt.Printf("contract: checking the test double in this process (%s), not Elasticsearch\n", why)
+		dir, err := os.MkdirTemp("", "tvs-contract-")
+		if err != nil {
+			return nil, err
+		}
+		double, err := esdouble.New(dir, esdouble.Options{})
+		if err != nil {
+			return nil, err
+		}
+		srv := httptest.NewServer(double)
+		base = srv.URL
+		return func() { srv.Close(); double.Close(); os.RemoveAll(dir) }, nil
+	}
+	if testing.Short() {
+		return inProcess("-short")
+	}
+	ctx := context.Background()
+	env, err := harness.Setup(ctx, os.Stdout)
+	if errors.Is(err, harness.ErrNoDocker) {
+		return inProcess(err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	storage, err := env.StartStorage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base, realES = storage.URL, env.RealES
+	what := "the test double's image, not Elasticsearch"
+	if realES {
+		what = "Elasticsearch"
+	}
+	fmt.Printf("contract: checking %s (%s) at %s, started by testcontainers' elasticsearch module\n", storage.Image, what, base)
+	return func() { storage.Stop(context.Background()) }, nil
 }
 
 type response struct {
@@ -87,22 +135,20 @@ func path(v any, keys ...string) any {
 	return v
 }
 
-// each runs f against every target with a fresh index name.
+// each runs f against the storage with a fresh index name, and removes
+// the index and its template afterwards.
 func each(t *testing.T, f func(t *testing.T, base, index string)) {
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			index := fmt.Sprintf("tvs-contract-%d", time.Now().UnixNano())
-			t.Cleanup(func() {
-				for _, p := range []string{"/" + index, "/_index_template/" + index} {
-					req, _ := http.NewRequest(http.MethodDelete, tg.url+p, nil)
-					if res, err := http.DefaultClient.Do(req); err == nil {
-						res.Body.Close()
-					}
-				}
-			})
-			f(t, tg.url, index)
-		})
-	}
+	t.Helper()
+	index := fmt.Sprintf("tvs-contract-%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		for _, p := range []string{"/" + index, "/_index_template/" + index} {
+			req, _ := http.NewRequest(http.MethodDelete, base+p, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	})
+	f(t, base, index)
 }
 
 const mapping = `{"settings":{"number_of_shards":1,"number_of_replicas":0},
@@ -256,43 +302,6 @@ func TestMalformedBodyIs400(t *testing.T) {
 			t.Fatalf("%d %v", r.status, r.body)
 		}
 	})
-}
-
-// Only the double: what it acknowledged is there after a restart on the same
-// data directory (the esdata volume in the stack).
-func TestDoubleKeepsAcknowledgedWritesAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	d1, err := esdouble.New(dir, esdouble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d1)
-	call(t, http.MethodPut, srv.URL+"/visits", mapping)
-	for i := range 50 {
-		if r := call(t, http.MethodPut, fmt.Sprintf("%s/visits/_create/%d", srv.URL, i), `{"host":"a","n":2}`); r.status != 201 {
-			t.Fatalf("create %d: %d", i, r.status)
-		}
-	}
-	srv.Close()
-	d1.Close()
-
-	d2, err := esdouble.New(dir, esdouble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d2.Close()
-	srv = httptest.NewServer(d2)
-	defer srv.Close()
-	r := call(t, http.MethodPost, srv.URL+"/visits/_search", `{"size":0,"aggs":{"v":{"sum":{"field":"n"}}}}`)
-	if v := path(r.body, "aggregations", "v", "value"); v != 100.0 {
-		t.Fatalf("after restart the sum is %v, want 100", v)
-	}
-	if r := call(t, http.MethodPut, srv.URL+"/visits/_create/7", `{"host":"a","n":2}`); r.status != 409 {
-		t.Fatalf("id 7 after restart: %d, want 409", r.status)
-	}
-	if r := call(t, http.MethodGet, srv.URL+"/", ""); !strings.Contains(fmt.Sprint(r.body), "not Elasticsearch") {
-		t.Fatalf("the double's info does not say it is a double: %v", r.body)
-	}
 }
 
 // refresh makes what an index holds visible to search (POST _refresh).
@@ -551,19 +560,4 @@ func TestConcurrentScriptedUpdatesLoseNoAcknowledgedIncrement(t *testing.T) {
 			t.Fatalf("counter %v, but %d updates were acknowledged", counter, acked)
 		}
 	})
-}
-
-// Only the double: any script but the increment is refused, saying so.
-func TestDoubleRefusesOtherScripts(t *testing.T) {
-	d, err := esdouble.New(t.TempDir(), esdouble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	srv := httptest.NewServer(d)
-	defer srv.Close()
-	r := call(t, http.MethodPost, srv.URL+"/x/_update/1", `{"script":{"source":"ctx._source.counter = 0"},"upsert":{"counter":1}}`)
-	if r.status != 400 || !strings.Contains(fmt.Sprint(path(r.body, "error", "reason")), "not implemented") {
-		t.Fatalf("another script: %d %v", r.status, r.body)
-	}
 }

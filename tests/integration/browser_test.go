@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // browser is a headless Chromium tab that records what went wrong in it:
@@ -144,7 +144,7 @@ func TestPageInABrowser(t *testing.T) {
 // which replica served it.
 func TestLiveViewInABrowser(t *testing.T) {
 	s := startStack(t, 3)
-	stop := stack.Steady(stack.FreshClient(), s.entry+"/", 40, 2*time.Minute)
+	stop := harness.Steady(harness.FreshClient(), s.entry+"/", 40, 2*time.Minute)
 	defer stop()
 	b := newBrowser(t)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.entry+"/live"), chromedp.WaitVisible("#replicas")); err != nil {

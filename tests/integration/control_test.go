@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // buildControl builds tvsctld and tvsctl into a temporary folder.
@@ -23,7 +23,7 @@ func buildControl(t *testing.T) (daemon, client string) {
 	dir := t.TempDir()
 	for _, name := range []string{"tvsctld", "tvsctl"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./control/"+name)
-		cmd.Dir = root()
+		cmd.Dir = env.Root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", name, err, out)
 		}
@@ -67,9 +67,7 @@ func waitForFile(t *testing.T, path string, within time.Duration) {
 // systemd-socket-activate listens and starts tvsctld on the first request,
 // passing the socket as LISTEN_FDS; tvsctld exits by itself when idle.
 func TestSocketActivation(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
+	needStacks(t)
 	activate, err := exec.LookPath("systemd-socket-activate")
 	if err != nil {
 		t.Skip("systemd-socket-activate is not installed (Debian package systemd)")
@@ -77,7 +75,7 @@ func TestSocketActivation(t *testing.T) {
 	daemonBin, client := buildControl(t)
 	socket := filepath.Join(t.TempDir(), "request")
 	cmd := exec.Command(activate, "-l", socket, daemonBin,
-		"-project", randomName("tvs-act-"), "-dir", root(), "-idle", "2s")
+		"-project", harness.ProjectName("test"), "-dir", env.Root, "-idle", "2s")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -119,13 +117,14 @@ func TestSocketActivation(t *testing.T) {
 // End to end against the Docker engine: reset, inc, dec, stop, start and
 // status on a project of its own, removed afterwards.
 func TestControlEndToEnd(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
+	needStacks(t)
 	daemonBin, client := buildControl(t)
-	project := randomName("tvs-ctl-")
+	// tvsctld runs the compose CLI, as an operator would; the harness
+	// only names the project (so that a killed run's is swept) and
+	// removes it afterwards.
+	project := harness.ProjectName("test")
 	socket := filepath.Join(t.TempDir(), "request")
-	daemon := exec.Command(daemonBin, "-socket", socket, "-project", project, "-dir", root(), "-bind", "127.0.0.1")
+	daemon := exec.Command(daemonBin, "-socket", socket, "-project", project, "-dir", env.Root, "-bind", "127.0.0.1")
 	var logs syncBuffer
 	daemon.Stdout, daemon.Stderr = &logs, &logs
 	if err := daemon.Start(); err != nil {
@@ -134,14 +133,10 @@ func TestControlEndToEnd(t *testing.T) {
 	t.Cleanup(func() {
 		daemon.Process.Signal(syscall.SIGTERM)
 		daemon.Wait()
-		args := []string{"compose", "-p", project, "-f", filepath.Join(root(), "compose.yaml")}
-		if _, err := os.Stat(filepath.Join(root(), "offline.env")); err == nil {
-			args = append(args, "--env-file", filepath.Join(root(), "offline.env"))
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if out, err := exec.CommandContext(ctx, "docker", append(args, "down", "-v", "--remove-orphans")...).CombinedOutput(); err != nil {
-			t.Errorf("remove %s: %v\n%s", project, err, out)
+		if err := env.RemoveProject(ctx, project); err != nil {
+			t.Errorf("remove %s: %v", project, err)
 		}
 		if t.Failed() {
 			t.Logf("tvsctld's log:\n%s", logs.String())
@@ -178,7 +173,7 @@ func TestControlEndToEnd(t *testing.T) {
 	if _, code := tvsctl(t, client, socket, "stop"); code != 0 {
 		t.Fatalf("stop: exit %d", code)
 	}
-	if _, err := hit(stack.FreshClient(), base, "/"); err == nil {
+	if _, err := hit(harness.FreshClient(), base, "/"); err == nil {
 		t.Errorf("entry still answers after stop")
 	}
 	out, code := tvsctl(t, client, socket, "status")
@@ -202,7 +197,7 @@ func expectHosts(t *testing.T, base string, n int) {
 	var seen map[string]int
 	for time.Now().Before(deadline) {
 		seen = map[string]int{}
-		c := stack.FreshClient()
+		c := harness.FreshClient()
 		for range 40 {
 			if host, err := hit(c, base, "/"); err == nil {
 				seen[host]++

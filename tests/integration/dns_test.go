@@ -9,16 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"tvs/stack"
 )
 
 // Docker's DNS, which nginx spreads over: from entry, the name webapp
 // gives one address per replica, and storage gives nothing.
 func TestDNSGivesEntryEveryReplicaAndNoStorage(t *testing.T) {
 	s := startStack(t, 3)
-	entry := s.containers("entry")[0]
-	out, code := s.exec(entry, "getent", "ahostsv4", "webapp")
+	entry := s.one("entry")
+	out, code := execIn(t, entry, "getent", "ahostsv4", "webapp")
 	if code != 0 {
 		t.Fatalf("getent webapp in entry: exit %d: %s", code, out)
 	}
@@ -32,7 +30,7 @@ func TestDNSGivesEntryEveryReplicaAndNoStorage(t *testing.T) {
 	if len(addrs) != 3 {
 		t.Errorf("webapp resolves to %d addresses, want 3", len(addrs))
 	}
-	if out, code := s.exec(entry, "getent", "hosts", "storage"); code == 0 {
+	if out, code := execIn(t, entry, "getent", "hosts", "storage"); code == 0 {
 		t.Errorf("storage resolves from entry: %s", out)
 	}
 }
@@ -45,27 +43,28 @@ func keys(m map[string]bool) []string {
 	return ks
 }
 
-// The README's "Look inside" demos: the toolbox's dig lists one address per
-// replica and follows --scale; nslookup asks Docker's DNS as in the course;
-// scripts/inside shows a scratch replica's addresses, process and
-// connections.
+// The README's "Look inside" demos: the toolbox's dig, on frontnet as
+// `docker compose --profile debug run --rm toolbox` puts it, lists one
+// address per replica and follows --scale; nslookup asks Docker's DNS as
+// in the course; scripts/inside shows a scratch replica's addresses,
+// process and connections.
 func TestLookInside(t *testing.T) {
 	s := startStack(t, 3)
-	// The toolbox is in compose.override.yaml, which compose reads by
-	// itself when no -f is given; the stack driver names its files.
-	s.Files = []string{filepath.Join(root(), "compose.override.yaml")}
 	ctx := context.Background()
+	toolbox, err := env.Toolbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dig := func(want int) {
 		t.Helper()
-		// A replica added by --scale is in DNS once it runs; poll briefly.
+		// A replica added by scaling is in DNS once it runs; poll briefly.
 		var addrs []string
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			out, err := s.Compose(ctx, nil, "--profile", "debug", "run", "--rm", "toolbox", "dig", "+short", "webapp")
-			if err != nil {
-				t.Fatalf("dig in the toolbox: %v", err)
+			out, code, err := s.Run(ctx, toolbox, "frontnet", "dig", "+short", "webapp")
+			if err != nil || code != 0 {
+				t.Fatalf("dig in the toolbox: exit %d, %v: %s", code, err, out)
 			}
-			// The output holds compose's progress lines too (stderr).
 			addrs = addrs[:0]
 			for _, f := range strings.Fields(out) {
 				if net.ParseIP(f) != nil {
@@ -86,13 +85,14 @@ func TestLookInside(t *testing.T) {
 	s.up(5)
 	dig(5)
 
-	out, err := s.Compose(ctx, nil, "--profile", "debug", "run", "--rm", "toolbox", "nslookup", "webapp", "127.0.0.11")
-	if err != nil || strings.Count(out, "Address:") < 6 { // the server's, then one per replica
-		t.Errorf("nslookup webapp 127.0.0.11: %v\n%s", err, out)
+	out, code, err := s.Run(ctx, toolbox, "frontnet", "nslookup", "webapp", "127.0.0.11")
+	if err != nil || code != 0 || strings.Count(out, "Address:") < 6 { // the server's, then one per replica
+		t.Errorf("nslookup webapp 127.0.0.11: exit %d, %v\n%s", code, err, out)
 	}
 
-	cmd := exec.Command(filepath.Join(root(), "scripts", "inside"), "2")
-	cmd.Env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+s.Project)
+	// scripts/inside is a command users type: it runs as they run it.
+	cmd := exec.Command(filepath.Join(env.Root, "scripts", "inside"), "2")
+	cmd.Env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+s.Project, "TOOLBOX_IMAGE="+toolbox)
 	got, err := cmd.CombinedOutput()
 	t.Logf("scripts/inside 2:\n%s", got)
 	if err != nil {
@@ -100,19 +100,23 @@ func TestLookInside(t *testing.T) {
 	}
 	// Its two networks' addresses, its one process, and connections.
 	text := string(got)
-	var replica2 stack.Container
-	for _, id := range s.containers("webapp") {
-		if c := s.inspect(id); c.Config.Labels["com.docker.compose.container-number"] == "2" {
-			replica2 = c
+	var replica2 string
+	for _, c := range s.containers("webapp") {
+		if c.Number == 2 {
+			replica2 = c.ID
+			for _, network := range []string{"frontnet", "backnet"} {
+				ip, err := c.IP(ctx, network)
+				if err != nil || ip == "" {
+					t.Fatalf("replica 2 has no %s address: %v", network, err)
+				}
+				if !strings.Contains(text, ip+"/") {
+					t.Errorf("scripts/inside does not show replica 2's address on %s, %s", network, ip)
+				}
+			}
 		}
 	}
-	if len(replica2.NetworkSettings.Networks) != 2 {
-		t.Fatalf("replica 2 is on %d networks, want 2", len(replica2.NetworkSettings.Networks))
-	}
-	for name, n := range replica2.NetworkSettings.Networks {
-		if !strings.Contains(text, n.IPAddress+"/") {
-			t.Errorf("scripts/inside does not show replica 2's address on %s, %s", name, n.IPAddress)
-		}
+	if replica2 == "" {
+		t.Fatal("no replica number 2 runs")
 	}
 	if !strings.Contains(text, "/webapp") {
 		t.Errorf("scripts/inside shows no /webapp process")

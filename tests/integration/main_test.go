@@ -1,71 +1,46 @@
-// Package integration runs the real compose.yaml through the docker compose
-// CLI (package tvs/stack, the driver tvsctld and the benchmark use too) and
-// checks what a user of tvs is promised: load spread by DNS, scaling
-// without disturbing entry, network isolation, nothing lost, a page that
-// renders in a browser.
+// Package integration runs the real compose.yaml, brought up, scaled and
+// removed by testcontainers-go (through tvs/tests/harness, the driver the
+// benchmark uses too), and checks what a user of tvs is promised: load
+// spread by DNS, scaling without disturbing entry, network isolation,
+// nothing lost, a page that renders in a browser.
 //
-// Where the default images cannot be pulled, the stack runs with the images
+// Where the pinned images cannot be pulled, the stacks run with the images
 // of scripts/offline-images (offline.env), whose storage is the
-// Elasticsearch API test double; every test says so in its output.
+// Elasticsearch API test double; the first line of the output says so.
 package integration
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
-// root is the repository root, where compose.yaml is.
-func root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// skipReason is why the stack cannot run here, or "" when it can.
-var skipReason string
-
-// envFile is offline.env when it exists (the offline images, storage being
-// the test double), or "" for the default images.
-var envFile string
-
-// esImage is the storage image the stacks run; realES says whether it is
-// Elasticsearch itself rather than the test double.
+// env is what harness.Setup found, or nil with skipReason saying why the
+// stacks cannot run here.
 var (
-	esImage string
-	realES  bool
+	env        *harness.Env
+	skipReason string
 )
-
-// storageStart bounds how long storage may take to be healthy: the double
-// starts in milliseconds, Elasticsearch in tens of seconds.
-func storageStart() time.Duration {
-	if realES {
-		return 3 * time.Minute
-	}
-	return time.Minute
-}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	switch {
-	case testing.Short():
+	if testing.Short() {
 		skipReason = "-short: the stack tests start containers and take minutes"
-	case exec.Command("docker", "info").Run() != nil:
-		skipReason = "no Docker engine answers `docker info`"
-	case exec.Command("docker", "compose", "version").Run() != nil:
-		skipReason = "no `docker compose` v2+ plugin (scripts/install-compose builds one)"
-	default:
-		if err := prepareImages(); err != nil {
+	} else {
+		var err error
+		env, err = harness.Setup(context.Background(), os.Stdout)
+		switch {
+		case errors.Is(err, harness.ErrNoDocker):
+			skipReason = err.Error()
+		case err != nil:
 			fmt.Fprintln(os.Stderr, "integration:", err)
 			os.Exit(1)
 		}
@@ -76,112 +51,64 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// prepareImages picks the images and builds the stack's own once, so that
-// every stack uses the code as it is now, not an image left from an
-// earlier run. offline.env, when it exists, gives the offline images; the
-// storage is the real Elasticsearch when its image is on this machine
-// (TVS_ES_IMAGE, or the one compose.yaml pins), and the test double
-// otherwise.
-func prepareImages() error {
-	if _, err := os.Stat(filepath.Join(root(), "offline.env")); err == nil {
-		envFile = filepath.Join(root(), "offline.env")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	pinned := &stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: os.DevNull}
-	candidates := []string{os.Getenv("TVS_ES_IMAGE"), storageImage(ctx, pinned)}
-	for _, image := range candidates {
-		if image != "" && exec.Command("docker", "image", "inspect", image).Run() == nil {
-			esImage, realES = image, true
-			break
-		}
-	}
-	build := &stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: envFile, Env: []string{"DOCKER_BUILDKIT=0"}}
-	switch {
-	case realES:
-		fmt.Println("integration: storage is", esImage, "- the real Elasticsearch")
-	case envFile != "":
-		esImage = storageImage(ctx, build)
-		fmt.Println("integration: using offline.env: storage is", esImage, "- the Elasticsearch API TEST DOUBLE, not Elasticsearch;",
-			"the pinned image", candidates[1], "is not on this machine")
-	default:
-		return fmt.Errorf("neither offline.env nor the pinned storage image %s is here: scripts/offline-images, or docker pull %[2]s", candidates[1], candidates[1])
-	}
-	start := time.Now()
-	if _, err := build.Compose(ctx, nil, "build"); err != nil {
-		return err
-	}
-	fmt.Printf("integration: images built in %.0fs\n", time.Since(start).Seconds())
-	return nil
-}
-
-// storageImage is the image storage runs in s, or "" if compose cannot say.
-func storageImage(ctx context.Context, s *stack.Stack) string {
-	image, _ := s.StorageImage(ctx)
-	return image
-}
-
-// testStack is one running copy of compose.yaml under its own project name.
-type testStack struct {
-	*stack.Stack
-	t     *testing.T
-	entry string // http://127.0.0.1:PORT
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-// newStack is a stack that does not run yet, published on an ephemeral
-// loopback port, and removed with its volumes when the test ends.
-func newStack(t *testing.T, env ...string) *testStack {
+// needStacks skips a test that starts containers where none can run.
+func needStacks(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	if realES {
-		t.Logf("storage is %s: the real Elasticsearch", esImage)
-	} else {
-		t.Logf("storage is %s: the Elasticsearch API test double, not Elasticsearch", esImage)
+}
+
+// testStack is one copy of compose.yaml under its own project name, for
+// one test.
+type testStack struct {
+	*harness.Stack
+	t     *testing.T
+	entry string // http://127.0.0.1:PORT
+}
+
+// newStack is a stack that does not run yet. Its removal, with its
+// volumes, is registered before it starts, and when the test has failed
+// the last lines of every container's log are printed first.
+func newStack(t *testing.T, opts harness.StackOptions) *testStack {
+	t.Helper()
+	needStacks(t)
+	s, err := env.NewStack("test", opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s := &testStack{t: t, Stack: &stack.Stack{
-		Project: randomName("tvs-test-"),
-		Dir:     root(),
-		EnvFile: envFile,
-		// An ephemeral port: never 2024, which this machine's agent holds;
-		// the storage image chosen above over the env file's.
-		Env: append([]string{"TVS_BIND=127.0.0.1", "TVS_PORT=0", "ES_IMAGE=" + esImage}, env...),
-	}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := s.Down(ctx, true); err != nil {
-			t.Errorf("remove stack %s: %v", s.Project, err)
+		if t.Failed() {
+			var logs bytes.Buffer
+			s.Logs(ctx, &logs, 40)
+			t.Logf("stack %s failed; its logs:\n%s", s.Project, logs.String())
+		}
+		if err := s.Down(ctx); err != nil {
+			t.Errorf("remove stack: %v", err)
 		}
 	})
-	return s
+	return &testStack{Stack: s, t: t}
 }
 
-// startStack starts compose.yaml with replicas webapps and waits until every
-// service is healthy.
+// startStack starts compose.yaml with replicas webapps and waits until
+// every service is healthy.
 func startStack(t *testing.T, replicas int) *testStack {
 	t.Helper()
-	s := newStack(t)
+	s := newStack(t, harness.StackOptions{})
 	s.up(replicas)
-	t.Logf("stack %s: entry on %s with %d webapp replicas", s.Project, s.entry, replicas)
+	t.Logf("stack %s: entry on %s with %d webapp replicas; storage %s", s.Project, s.entry, replicas, env.Storage)
 	return s
 }
 
-// up brings the stack to replicas webapps, recreating nothing that runs, as
-// `docker compose up -d --wait --scale webapp=N --no-recreate` does.
+// up brings the stack to replicas webapps, recreating nothing that runs.
 func (s *testStack) up(replicas int) {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+storageStart())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+env.StorageStart())
 	defer cancel()
-	if err := s.Scale(ctx, replicas); err != nil {
-		s.t.Fatalf("scale to %d replicas: %v", replicas, err)
+	if err := s.Up(ctx, replicas); err != nil {
+		s.t.Fatal(err)
 	}
 	url, err := s.EntryURL(ctx)
 	if err != nil {
@@ -190,72 +117,78 @@ func (s *testStack) up(replicas int) {
 	s.entry = url
 }
 
-// containers lists the ids of a service's running containers, sorted.
-func (s *testStack) containers(service string) []string {
+// containers lists a service's running containers, by replica number.
+func (s *testStack) containers(service string) []*harness.Container {
 	s.t.Helper()
-	ids, err := s.Containers(context.Background(), service)
+	cs, err := s.Containers(context.Background(), service)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return ids
+	return cs
 }
 
-// inspect returns a container's configuration and state.
-func (s *testStack) inspect(id string) stack.Container {
+// one is the one running container of a service (entry, storage).
+func (s *testStack) one(service string) *harness.Container {
 	s.t.Helper()
-	c, err := s.Inspect(context.Background(), id)
+	c, err := s.One(context.Background(), service)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return c
 }
 
-// exec runs a command in a container and returns its output and exit code.
-func (s *testStack) exec(id string, cmd ...string) (string, int) {
-	s.t.Helper()
-	out, code, err := s.Exec(context.Background(), id, cmd...)
+// ids are the containers' ids, in order.
+func ids(cs []*harness.Container) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+// execIn runs a command in a container and returns its output and exit code.
+func execIn(t *testing.T, c *harness.Container, cmd ...string) (string, int) {
+	t.Helper()
+	out, code, err := c.Exec(context.Background(), cmd...)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out, code
 }
 
 // state returns a container's running state, health and restart count.
-func (s *testStack) state(id string) (running bool, health string, restarts int) {
-	s.t.Helper()
-	c := s.inspect(id)
-	return c.State.Running, c.Health(), c.RestartCount
+func state(t *testing.T, c *harness.Container) (running bool, health string, restarts int) {
+	t.Helper()
+	info, err := c.Inspect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Health != nil {
+		health = string(info.State.Health.Status)
+	}
+	return info.State.Running, health, info.RestartCount
 }
 
 // waitHealthy polls until the container runs and is healthy.
-func (s *testStack) waitHealthy(id string, within time.Duration) {
-	s.t.Helper()
+func waitHealthy(t *testing.T, c *harness.Container, within time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		if running, health, _ := s.state(id); running && health == "healthy" {
+		if running, health, _ := state(t, c); running && health == "healthy" {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	running, health, restarts := s.state(id)
-	s.t.Fatalf("container %.12s not healthy within %s: running %v, health %q, restarts %d", id, within, running, health, restarts)
-}
-
-func dockerCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("docker", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker %s: %v\n%s", args, err, out)
-	}
-	return string(out)
+	running, health, restarts := state(t, c)
+	t.Fatalf("container %.12s not healthy within %s: running %v, health %q, restarts %d", c.ID, within, running, health, restarts)
 }
 
 // hit sends one GET to base+path and returns the replica that answered.
-func hit(c *http.Client, base, path string) (string, error) { return stack.Get(c, base+path) }
+func hit(c *http.Client, base, path string) (string, error) { return harness.Get(c, base+path) }
 
 // checkLoads logs what each load saw and fails the test for any failed
 // request, or for a load that sent fewer than minRate requests per second.
-func checkLoads(t *testing.T, elapsed time.Duration, minRate float64, loads map[string]*stack.Result) {
+func checkLoads(t *testing.T, elapsed time.Duration, minRate float64, loads map[string]*harness.Result) {
 	t.Helper()
 	for name, r := range loads {
 		rate := float64(r.Sent) / elapsed.Seconds()
@@ -272,8 +205,8 @@ func checkLoads(t *testing.T, elapsed time.Duration, minRate float64, loads map[
 
 // storedCount reads the stored visit count through entry at base.
 func storedCount(base string) (int64, error) {
-	st, err := stack.ReadStats(context.Background(), base)
-	return st.Count, err
+	st, err := harness.ReadStats(context.Background(), base)
+	return st.Total, err
 }
 
 // waitCount polls the stored count at base until it is want, and fails the
@@ -297,7 +230,7 @@ func waitCount(t *testing.T, base string, want int64, within time.Duration) {
 // within.
 func hostsWithin(t *testing.T, base string, n int, within time.Duration) map[string]int {
 	t.Helper()
-	c := stack.FreshClient()
+	c := harness.FreshClient()
 	seen := map[string]int{}
 	var lastErr error
 	deadline := time.Now().Add(within)

@@ -2,29 +2,27 @@ package integration
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // Both of entry's configurations against every nginx base image on this
 // machine: nginx.conf needs nginx >= 1.27.3 (`resolve` in an upstream);
 // nginx-1.22.conf, the course's way, works on 1.22 and on current releases.
 func TestNginxConfigsAgainstTheirVersions(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	base, err := (&stack.Stack{Project: "tvs-test-build", Dir: root(), EnvFile: envFile}).BuildArg(context.Background(), "entry", "NGINX_IMAGE")
+	needStacks(t)
+	ctx := context.Background()
+	p, err := harness.Project(ctx, []string{filepath.Join(env.Root, "compose.yaml")}, env.Vars)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var images []string
-	for _, image := range []string{"tvs-nginx-base:sid", "tvs-nginx-base:bookworm", base} {
-		if image != "" && !slices.Contains(images, image) && exec.Command("docker", "image", "inspect", image).Run() == nil {
+	for _, image := range []string{"tvs-nginx-base:sid", "tvs-nginx-base:bookworm", harness.BuildArg(p, "entry", "NGINX_IMAGE")} {
+		if image != "" && !slices.Contains(images, image) && env.ImageExists(ctx, image) {
 			images = append(images, image)
 		}
 	}
@@ -32,20 +30,28 @@ func TestNginxConfigsAgainstTheirVersions(t *testing.T) {
 		t.Skip("no nginx base image on this machine (scripts/offline-images makes one)")
 	}
 	for _, image := range images {
-		version, _ := exec.Command("docker", "run", "--rm", image, "nginx", "-v").CombinedOutput()
-		modern := !strings.Contains(string(version), "nginx/1.22")
+		version, _, err := env.RunOnce(ctx, harness.Once{Image: image, Cmd: []string{"nginx", "-v"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		modern := !strings.Contains(version, "nginx/1.22")
 		for _, conf := range []string{"nginx.conf", "nginx-1.22.conf"} {
-			path := filepath.Join(root(), "nginx", conf)
-			common := filepath.Join(root(), "nginx", "common.conf")
-			out, err := exec.Command("docker", "run", "--rm", "-v", path+":/etc/nginx/nginx.conf:ro",
-				"-v", common+":/etc/nginx/common.conf:ro", image, "nginx", "-t").CombinedOutput()
-			t.Logf("%s (%s) with %s: ok %v", image, strings.TrimSpace(string(version)), conf, err == nil)
+			// As entry runs it: uid 101, no capability.
+			out, code, err := env.RunOnce(ctx, harness.Once{Image: image, User: "101:101", Cmd: []string{"nginx", "-t"}, Files: map[string]string{
+				"/etc/nginx/nginx.conf":  filepath.Join(env.Root, "nginx", conf),
+				"/etc/nginx/common.conf": filepath.Join(env.Root, "nginx", "common.conf"),
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := code == 0
+			t.Logf("%s (%s) with %s: ok %v", image, strings.TrimSpace(version), conf, ok)
 			switch {
-			case conf == "nginx-1.22.conf" && err != nil:
+			case conf == "nginx-1.22.conf" && !ok:
 				t.Errorf("%s rejects %s: %s", image, conf, out)
-			case conf == "nginx.conf" && modern && err != nil:
+			case conf == "nginx.conf" && modern && !ok:
 				t.Errorf("%s rejects %s: %s", image, conf, out)
-			case conf == "nginx.conf" && !modern && err == nil:
+			case conf == "nginx.conf" && !modern && ok:
 				t.Errorf("%s accepts %s, which should need nginx >= 1.27.3", image, conf)
 			}
 		}

@@ -6,14 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // 1000 requests at concurrency 20 over 3 replicas, one replica stopped
@@ -30,7 +29,7 @@ func TestNothingLostWhenAReplicaStops(t *testing.T) {
 	var ok, failed int
 	var firstErr string
 	var wg sync.WaitGroup
-	c := stack.FreshClient()
+	c := harness.FreshClient()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -54,20 +53,20 @@ func TestNothingLostWhenAReplicaStops(t *testing.T) {
 	stopped := make(chan error, 1)
 	for i := range total {
 		if i == total/2 {
-			// docker stop sends SIGTERM and waits for the replica to exit.
-			go func() { stopped <- exec.Command("docker", "stop", victim).Run() }()
+			// As `docker stop`: SIGTERM, then wait for the replica to exit.
+			go func() { stopped <- victim.Stop(context.Background(), nil) }()
 		}
 		jobs <- i
 	}
 	close(jobs)
 	wg.Wait()
 	if err := <-stopped; err != nil {
-		t.Fatalf("docker stop %.12s: %v", victim, err)
+		t.Fatalf("stop %.12s: %v", victim.ID, err)
 	}
 	waitCount(t, s.entry, before+int64(ok), 20*time.Second)
 	after, _ := storedCount(s.entry)
 	t.Logf("sent %d at concurrency %d, replica %.12s stopped at request %d: %d answered, %d failed, stored count grew by %d, lost %d",
-		total, workers, victim, total/2, ok, failed, after-before, int64(ok)-(after-before))
+		total, workers, victim.ID, total/2, ok, failed, after-before, int64(ok)-(after-before))
 	if failed > 0 {
 		t.Errorf("%d requests failed, first: %s", failed, firstErr)
 	}
@@ -81,17 +80,20 @@ func TestNothingLostWhenAReplicaStops(t *testing.T) {
 // storage being healthy, and the visits made meanwhile are stored.
 func TestStorageOutage(t *testing.T) {
 	s := startStack(t, 2)
+	ctx := context.Background()
 	webapps := s.containers("webapp")
-	storage := s.containers("storage")[0]
+	storage := s.one("storage")
 	before, err := storedCount(s.entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := stack.Steady(stack.FreshClient(), s.entry+"/", 20, 5*time.Minute)
+	stop := harness.Steady(harness.FreshClient(), s.entry+"/", 20, 5*time.Minute)
 
-	dockerCLI(t, "stop", storage)
+	if err := storage.Stop(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	down := time.Now()
-	c := stack.FreshClient()
+	c := harness.FreshClient()
 	sawDegraded, saw503 := false, false
 	var pages int64 // visits made by this loop, besides the load's
 	for time.Since(down) < 10*time.Second {
@@ -113,8 +115,10 @@ func TestStorageOutage(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	dockerCLI(t, "start", storage)
-	s.waitHealthy(storage, storageStart())
+	if err := storage.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, storage, env.StorageStart())
 	healthy := time.Now()
 	ready := 0
 	for ready < 10 { // ten answers in a row: every replica sees storage again
@@ -144,14 +148,14 @@ func TestStorageOutage(t *testing.T) {
 	if !sawDegraded || !saw503 {
 		t.Errorf("during the outage: degraded page %v, readyz 503 %v; want both", sawDegraded, saw503)
 	}
-	for _, id := range webapps {
-		running, _, restarts := s.state(id)
+	for _, c := range webapps {
+		running, _, restarts := state(t, c)
 		if !running || restarts != 0 {
-			t.Errorf("webapp %.12s: running %v, restarts %d; want running, 0", id, running, restarts)
+			t.Errorf("webapp %.12s: running %v, restarts %d; want running, 0", c.ID, running, restarts)
 		}
 	}
-	if got := s.containers("webapp"); strings.Join(got, ",") != strings.Join(webapps, ",") {
-		t.Errorf("webapp containers changed: %v -> %v", webapps, got)
+	if got := ids(s.containers("webapp")); strings.Join(got, ",") != strings.Join(ids(webapps), ",") {
+		t.Errorf("webapp containers changed: %.12s -> %.12s", ids(webapps), got)
 	}
 }
 
@@ -159,7 +163,7 @@ func TestStorageOutage(t *testing.T) {
 // restart of storage.
 func TestCountSurvivesDownUpAndRestart(t *testing.T) {
 	s := startStack(t, 1)
-	c := stack.FreshClient()
+	c := harness.FreshClient()
 	for range 10 {
 		if _, err := hit(c, s.entry, "/"); err != nil {
 			t.Fatal(err)
@@ -169,8 +173,8 @@ func TestCountSurvivesDownUpAndRestart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := s.Down(ctx, false); err != nil {
-		t.Fatalf("down (volumes kept): %v", err)
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if n := len(s.containers("storage")); n != 0 {
 		t.Fatalf("%d storage containers after down", n)
@@ -179,9 +183,15 @@ func TestCountSurvivesDownUpAndRestart(t *testing.T) {
 	waitCount(t, s.entry, 10, 20*time.Second)
 	t.Logf("after down and up: stored count 10")
 
-	storage := s.containers("storage")[0]
-	dockerCLI(t, "restart", storage)
-	s.waitHealthy(storage, storageStart())
+	// As `docker restart`: stop, then start.
+	storage := s.one("storage")
+	if err := storage.Stop(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, storage, env.StorageStart())
 	waitCount(t, s.entry, 10, 20*time.Second)
 	t.Logf("after restart storage: stored count 10")
 }
@@ -212,7 +222,7 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := stack.KeepAliveClient()
+			c := harness.KeepAliveClient()
 			for {
 				select {
 				case <-done:
@@ -243,25 +253,29 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 
 	for i := range 5 {
 		victim := webapps[i%len(webapps)]
-		_, _, restartsBefore := s.state(victim)
+		_, _, restartsBefore := state(t, victim)
 		time.Sleep(time.Second)
-		pid := s.inspect(victim).State.Pid
+		info, err := victim.Inspect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := info.State.Pid
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatalf("kill -9 %d (webapp %.12s): %v", pid, victim, err)
+			t.Fatalf("kill -9 %d (webapp %.12s): %v", pid, victim.ID, err)
 		}
 		killed := time.Now()
 		deadline := killed.Add(60 * time.Second)
 		for {
-			running, health, restarts := s.state(victim)
+			running, health, restarts := state(t, victim)
 			if running && health == "healthy" && restarts > restartsBefore {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("webapp %.12s not back within 60 s: running %v, health %q, restarts %d", victim, running, health, restarts)
+				t.Fatalf("webapp %.12s not back within 60 s: running %v, health %q, restarts %d", victim.ID, running, health, restarts)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		t.Logf("crash %d: kill -9 of webapp %.12s (pid %d), restarted and healthy after %.1fs", i+1, victim, pid, time.Since(killed).Seconds())
+		t.Logf("crash %d: kill -9 of webapp %.12s (pid %d), restarted and healthy after %.1fs", i+1, victim.ID, pid, time.Since(killed).Seconds())
 	}
 	time.Sleep(time.Second)
 	close(done)
@@ -269,7 +283,7 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 
 	// Search sees the last writes after a refresh: wait until the count
 	// reaches the promised visits and holds still.
-	settled, err := stack.SettledCount(context.Background(), s.entry, before+promised, 30*time.Second)
+	settled, err := harness.SettledCount(context.Background(), s.entry, before+promised, 30*time.Second)
 	if err != nil {
 		t.Log(err)
 	}
@@ -329,10 +343,10 @@ func TestUpFailsWhenThePortIsTaken(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	s := newStack(t, fmt.Sprint("TVS_PORT=", port)) // the later TVS_PORT wins
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	s := newStack(t, harness.StackOptions{Vars: map[string]string{"TVS_PORT": fmt.Sprint(port)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err = s.Scale(ctx, 1)
+	err = s.Up(ctx, 1)
 	t.Logf("up with 127.0.0.1:%d taken: %v", port, err)
 	if err == nil || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("up succeeded or failed for another reason: %v", err)

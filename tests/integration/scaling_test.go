@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // Scaling as users do it: `--scale webapp=N --no-recreate`. entry keeps its
@@ -12,22 +12,22 @@ import (
 // that go away cost no failed request.
 func TestScaleUpAndDown(t *testing.T) {
 	s := startStack(t, 3)
-	entryBefore := s.containers("entry")
-	storageBefore := s.containers("storage")
+	entryBefore := s.one("entry").ID
+	storageBefore := s.one("storage").ID
 
 	t.Run("3 to 5: entry untouched, all 5 answer", func(t *testing.T) {
 		s.up(5)
 		healthy := time.Now()
-		if got := s.containers("entry"); len(got) != 1 || got[0] != entryBefore[0] {
-			t.Fatalf("entry was recreated: %v -> %v", entryBefore, got)
+		if got := s.one("entry").ID; got != entryBefore {
+			t.Fatalf("entry was recreated: %.12s -> %.12s", entryBefore, got)
 		}
-		if got := s.containers("storage"); len(got) != 1 || got[0] != storageBefore[0] {
-			t.Fatalf("storage was recreated: %v -> %v", storageBefore, got)
+		if got := s.one("storage").ID; got != storageBefore {
+			t.Fatalf("storage was recreated: %.12s -> %.12s", storageBefore, got)
 		}
 		if n := len(s.containers("webapp")); n != 5 {
 			t.Fatalf("%d webapp containers, want 5", n)
 		}
-		c := stack.FreshClient()
+		c := harness.FreshClient()
 		seen := map[string]int{}
 		for len(seen) < 5 {
 			if time.Since(healthy) > 5*time.Second {
@@ -43,7 +43,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	})
 
 	t.Run("5 to 2 under load: no failed request, 2 answer", func(t *testing.T) {
-		stop := stack.Steady(stack.FreshClient(), s.entry+"/", 20, 5*time.Minute)
+		stop := harness.Steady(harness.FreshClient(), s.entry+"/", 20, 5*time.Minute)
 		s.up(2)
 		time.Sleep(2 * time.Second) // keep the load on while nginx's DNS answer ages out
 		r := stop()
@@ -57,7 +57,7 @@ func TestScaleUpAndDown(t *testing.T) {
 		if n := len(s.containers("webapp")); n != 2 {
 			t.Fatalf("%d webapp containers, want 2", n)
 		}
-		c := stack.FreshClient()
+		c := harness.FreshClient()
 		after := map[string]int{}
 		for range 30 {
 			host, err := hit(c, s.entry, "/")
@@ -70,7 +70,7 @@ func TestScaleUpAndDown(t *testing.T) {
 		if len(after) != 2 {
 			t.Fatalf("%d replicas answered, want 2: %v", len(after), after)
 		}
-		if got := s.containers("entry"); got[0] != entryBefore[0] {
+		if got := s.one("entry").ID; got != entryBefore {
 			t.Fatalf("entry was recreated while scaling down")
 		}
 	})
@@ -82,8 +82,8 @@ func TestZeroFailuresWhileScaling(t *testing.T) {
 	s := startStack(t, 3)
 	start := time.Now()
 	// 55 per second each, so that each load stays above 50/s measured.
-	stopFresh := stack.Steady(stack.FreshClient(), s.entry+"/", 55, 5*time.Minute)
-	stopKept := stack.Steady(stack.KeepAliveClient(), s.entry+"/", 55, 5*time.Minute)
+	stopFresh := harness.Steady(harness.FreshClient(), s.entry+"/", 55, 5*time.Minute)
+	stopKept := harness.Steady(harness.KeepAliveClient(), s.entry+"/", 55, 5*time.Minute)
 	for _, n := range []int{5, 2, 3} {
 		time.Sleep(5 * time.Second)
 		s.up(n)
@@ -94,7 +94,7 @@ func TestZeroFailuresWhileScaling(t *testing.T) {
 	}
 	fresh, kept := stopFresh(), stopKept()
 	elapsed := time.Since(start)
-	checkLoads(t, elapsed, 50, map[string]*stack.Result{"fresh connections": fresh, "keep-alive": kept})
+	checkLoads(t, elapsed, 50, map[string]*harness.Result{"fresh connections": fresh, "keep-alive": kept})
 	if elapsed < 30*time.Second {
 		t.Errorf("the loads ran %.0fs, want at least 30s", elapsed.Seconds())
 	}

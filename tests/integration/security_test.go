@@ -2,32 +2,35 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // One stack for the checks of who gets in: the containers' configuration,
 // and bad requests sent to entry.
 func TestWhoGetsIn(t *testing.T) {
 	s := startStack(t, 2)
+	ctx := context.Background()
 
 	t.Run("containers are hardened", func(t *testing.T) {
 		for _, service := range []string{"webapp", "entry"} {
-			for _, id := range s.containers(service) {
-				c := s.inspect(id)
+			for _, cont := range s.containers(service) {
+				c, err := cont.Inspect(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
 				user := c.Config.User
 				t.Logf("%s %.12s: user %q, read-only root %v, cap_drop %v, cap_add %v, security_opt %v",
-					service, id, user, c.HostConfig.ReadonlyRootfs, c.HostConfig.CapDrop, c.HostConfig.CapAdd, c.HostConfig.SecurityOpt)
+					service, c.ID, user, c.HostConfig.ReadonlyRootfs, c.HostConfig.CapDrop, c.HostConfig.CapAdd, c.HostConfig.SecurityOpt)
 				if user == "" || user == "0" || user == "root" || strings.HasPrefix(user, "0:") || strings.HasPrefix(user, "root:") {
 					t.Errorf("%s runs as root (user %q)", service, user)
 				}
@@ -46,13 +49,14 @@ func TestWhoGetsIn(t *testing.T) {
 			}
 		}
 		// The processes themselves, not only the configuration.
-		for _, id := range s.containers("entry") {
-			out, code := s.exec(id, "id", "-u")
-			if code != 0 || strings.TrimSpace(out) == "0" {
-				t.Errorf("entry's processes run as uid %q (exit %d)", strings.TrimSpace(out), code)
-			}
+		out, code := execIn(t, s.one("entry"), "id", "-u")
+		if code != 0 || strings.TrimSpace(out) == "0" {
+			t.Errorf("entry's processes run as uid %q (exit %d)", strings.TrimSpace(out), code)
 		}
-		storage := s.inspect(s.containers("storage")[0])
+		storage, err := s.one("storage").Inspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for port, b := range storage.NetworkSettings.Ports {
 			if len(b) > 0 {
 				t.Errorf("storage publishes %v: %v", port, b)
@@ -61,8 +65,7 @@ func TestWhoGetsIn(t *testing.T) {
 	})
 
 	t.Run("the webapp image is at most 10 MB", func(t *testing.T) {
-		out := dockerCLI(t, "image", "inspect", "-f", "{{.Size}}", "tvs-webapp:latest")
-		size, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+		size, err := env.ImageSize(ctx, "tvs-webapp:latest")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +77,7 @@ func TestWhoGetsIn(t *testing.T) {
 
 	t.Run("entry hides its version", func(t *testing.T) {
 		for _, path := range []string{"/", "/no-such-page", "/files/nope.css"} {
-			res, err := stack.FreshClient().Get(s.entry + path)
+			res, err := harness.FreshClient().Get(s.entry + path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +121,7 @@ func TestWhoGetsIn(t *testing.T) {
 			if strings.Contains(body, "root:x:0:0") {
 				t.Errorf("%s: the answer contains /etc/passwd", tc.name)
 			}
-			if _, err := hit(stack.FreshClient(), s.entry, "/"); err != nil {
+			if _, err := hit(harness.FreshClient(), s.entry, "/"); err != nil {
 				t.Errorf("after %s, a normal request failed: %v", tc.name, err)
 			}
 		}
@@ -140,19 +143,18 @@ func TestWhoGetsIn(t *testing.T) {
 		if err != nil || waited > 20*time.Second {
 			t.Errorf("the slow connection was not closed by entry within 20 s: %v after %s", err, waited)
 		}
-		if _, err := hit(stack.FreshClient(), s.entry, "/"); err != nil {
+		if _, err := hit(harness.FreshClient(), s.entry, "/"); err != nil {
 			t.Errorf("after the slow client, a normal request failed: %v", err)
 		}
 	})
 
 	t.Run("a bad ELASTIC_URL stops the image with exit 2 and one line", func(t *testing.T) {
-		out, err := exec.Command("docker", "run", "--rm", "-e", "ELASTIC_URL=storage:9200", "tvs-webapp:latest").CombinedOutput()
-		code := 0
-		if e, ok := err.(*exec.ExitError); ok {
-			code = e.ExitCode()
+		out, code, err := env.RunOnce(ctx, harness.Once{Image: "tvs-webapp:latest", Env: map[string]string{"ELASTIC_URL": "storage:9200"}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("docker run with ELASTIC_URL=storage:9200: exit %d: %s", code, strings.TrimSpace(string(out)))
-		if code != 2 || !strings.Contains(string(out), `invalid ELASTIC_URL "storage:9200"`) {
+		t.Logf("tvs-webapp:latest with ELASTIC_URL=storage:9200: exit %d: %s", code, strings.TrimSpace(out))
+		if code != 2 || !strings.Contains(out, `invalid ELASTIC_URL "storage:9200"`) {
 			t.Errorf("exit %d, output %q; want exit 2 naming ELASTIC_URL", code, out)
 		}
 	})

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // The stack as users start it, three replicas behind entry: requests on
@@ -13,7 +13,7 @@ import (
 func TestSpreadOverEveryReplica(t *testing.T) {
 	s := startStack(t, 3)
 	const n = 60
-	c := stack.FreshClient()
+	c := harness.FreshClient()
 	hosts := map[string]int{}
 	for range n {
 		host, err := hit(c, s.entry, "/")
@@ -38,7 +38,7 @@ func TestSpreadOverEveryReplica(t *testing.T) {
 // from git describe).
 func TestWhoamiNamesAddressesAndVersion(t *testing.T) {
 	s := startStack(t, 2)
-	res, err := stack.FreshClient().Get(s.entry + "/api/whoami")
+	res, err := harness.FreshClient().Get(s.entry + "/api/whoami")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,25 +8,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"tvs/stack"
+	"tvs/tests/harness"
 )
 
 // The same compose.yaml, with compose.swarm.yaml, as a stack on a
 // single-node swarm: the spread, the DNS names, scaling, a rolling update
-// under load and storage's isolation, as the README describes them.
+// under load and storage's isolation, as the README describes them. The
+// Swarm commands are run as a user types them (docker swarm, stack,
+// service, node); what the test looks at, it reads through testcontainers.
 func TestSwarm(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
+	needStacks(t)
 	if help, _ := exec.Command("docker", "stack", "deploy", "--help").Output(); !strings.Contains(string(help), "--detach") {
 		t.Skip("this docker CLI's `stack deploy` has no --detach=false to wait with (recent CLIs have it; 28 does)")
 	}
 	joinSwarm(t)
-	name := randomName("tvs-swarm")
+	name := harness.ProjectName("test")
 	tag := name // an image tag of this test's own, untagged at the end
 	swarmImages(t, tag)
 	labelStorageNode(t)
@@ -38,8 +39,8 @@ func TestSwarm(t *testing.T) {
 		"WEBAPP_REPLICAS=3",
 	}}
 	// stack deploy reads no env file: storage's image goes on its own.
-	st.env = append(st.env, "ES_IMAGE="+esImage)
-	t.Logf("storage is %s (real Elasticsearch: %v)", esImage, realES)
+	st.env = append(st.env, "ES_IMAGE="+env.Storage)
+	t.Logf("storage is %s (real Elasticsearch: %v)", env.Storage, env.RealES)
 	t.Cleanup(st.remove)
 	st.deploy()
 	base := "http://127.0.0.1:" + port
@@ -53,25 +54,27 @@ func TestSwarm(t *testing.T) {
 		t.Logf("replicas that answered: %v", hosts)
 	})
 
-	entry := st.containers("entry")
-	if len(entry) != 1 {
-		t.Fatalf("%d entry containers, want 1", len(entry))
+	entries := st.containers("entry")
+	if len(entries) != 1 {
+		t.Fatalf("%d entry containers, want 1", len(entries))
 	}
+	entry := entries[0]
 	t.Run("tasks.webapp has 3 addresses", func(t *testing.T) {
-		addrs := resolve(t, entry[0], "tasks.webapp")
+		addrs := resolve(t, entry, "tasks.webapp")
 		if len(addrs) != 3 {
 			t.Errorf("tasks.webapp resolves to %v, want 3 addresses", addrs)
 		}
 		// dnsrr: the name itself gives every task, as with compose, not a
 		// virtual IP.
-		if got := resolve(t, entry[0], "webapp"); !slices.Equal(got, addrs) {
+		if got := resolve(t, entry, "webapp"); !slices.Equal(got, addrs) {
 			t.Errorf("webapp resolves to %v, tasks.webapp to %v: want the same (endpoint_mode dnsrr)", got, addrs)
 		}
 	})
 
+	ctx := context.Background()
 	t.Run("networks as with compose", func(t *testing.T) {
-		if internal := strings.TrimSpace(dockerCLI(t, "network", "inspect", "-f", "{{.Internal}}", name+"_backnet")); internal != "true" {
-			t.Errorf("%s_backnet internal: %s, want true", name, internal)
+		if internal, err := env.Internal(ctx, name+"_backnet"); err != nil || !internal {
+			t.Errorf("%s_backnet internal: %v, %v; want true", name, internal, err)
 		}
 		want := map[string]string{
 			"entry":   name + "_frontnet",
@@ -79,11 +82,14 @@ func TestSwarm(t *testing.T) {
 			"storage": name + "_backnet",
 		}
 		for service, nets := range want {
-			for _, id := range st.containers(service) {
-				got := strings.Fields(dockerCLI(t, "inspect", "-f", "{{range $n, $_ := .NetworkSettings.Networks}}{{$n}} {{end}}", id))
+			for _, c := range st.containers(service) {
+				got, err := c.Networks(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
 				slices.Sort(got)
 				if strings.Join(got, " ") != nets {
-					t.Errorf("%s %.12s is on %v, want %s", service, id, got, nets)
+					t.Errorf("%s %.12s is on %v, want %s", service, c.ID, got, nets)
 				}
 			}
 		}
@@ -91,8 +97,7 @@ func TestSwarm(t *testing.T) {
 
 	t.Run("entry cannot resolve storage", func(t *testing.T) {
 		for _, host := range []string{"storage", "tasks.storage"} {
-			out, err := exec.Command("docker", "exec", entry[0], "getent", "hosts", host).CombinedOutput()
-			if err == nil {
+			if out, code := execIn(t, entry, "getent", "hosts", host); code == 0 {
 				t.Errorf("entry resolves %s: %s", host, out)
 			}
 		}
@@ -100,10 +105,14 @@ func TestSwarm(t *testing.T) {
 
 	t.Run("hardening holds under Swarm", func(t *testing.T) {
 		for _, service := range []string{"entry", "webapp"} {
-			for _, id := range st.containers(service) {
-				got := strings.TrimSpace(dockerCLI(t, "inspect", "-f", "read-only {{.HostConfig.ReadonlyRootfs}}, cap_drop {{json .HostConfig.CapDrop}}", id))
-				if want := `read-only true, cap_drop ["ALL"]`; got != want {
-					t.Errorf("%s %.12s: %s, want %s", service, id, got, want)
+			for _, c := range st.containers(service) {
+				info, err := c.Inspect(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := fmt.Sprintf("read-only %v, cap_drop %v", info.HostConfig.ReadonlyRootfs, info.HostConfig.CapDrop)
+				if want := "read-only true, cap_drop [ALL]"; got != want {
+					t.Errorf("%s %.12s: %s, want %s", service, c.ID, got, want)
 				}
 			}
 		}
@@ -114,8 +123,8 @@ func TestSwarm(t *testing.T) {
 		dockerCLI(t, "service", "scale", "--detach", name+"_webapp=5")
 		hosts := hostsWithin(t, base, 5, 10*time.Second)
 		pages += sum(hosts)
-		if got := st.containers("entry"); !slices.Equal(got, entry) {
-			t.Errorf("entry's container changed while scaling: %.12s -> %.12s", entry, got)
+		if got := ids(st.containers("entry")); !slices.Equal(got, []string{entry.ID}) {
+			t.Errorf("entry's container changed while scaling: %.12s -> %.12s", entry.ID, got)
 		}
 		t.Logf("5 replicas answered %.1f s after `docker service scale`: %v", time.Since(start).Seconds(), hosts)
 	})
@@ -124,23 +133,23 @@ func TestSwarm(t *testing.T) {
 		next := tag + "-next"
 		dockerCLI(t, "tag", "tvs-webapp:"+tag, "tvs-webapp:"+next)
 		t.Cleanup(func() { _ = exec.Command("docker", "rmi", "tvs-webapp:"+next).Run() })
-		stopFresh := stack.Steady(stack.FreshClient(), base+"/", 25, 5*time.Minute)
-		stopKept := stack.Steady(stack.KeepAliveClient(), base+"/", 25, 5*time.Minute)
+		stopFresh := harness.Steady(harness.FreshClient(), base+"/", 25, 5*time.Minute)
+		stopKept := harness.Steady(harness.KeepAliveClient(), base+"/", 25, 5*time.Minute)
 		start := time.Now()
 		out := dockerCLI(t, "service", "update", "--detach=false", "--image", "tvs-webapp:"+next, name+"_webapp")
 		took := time.Since(start)
 		time.Sleep(2 * time.Second) // the load goes on a little past the last replacement
 		fresh, kept := stopFresh(), stopKept()
 		elapsed := time.Since(start)
-		checkLoads(t, elapsed, 20, map[string]*stack.Result{"fresh connections": fresh, "keep-alive": kept})
+		checkLoads(t, elapsed, 20, map[string]*harness.Result{"fresh connections": fresh, "keep-alive": kept})
 		t.Logf("service update took %.1fs", took.Seconds())
 		// Every task now runs the new image, and none of the old ones is left.
 		images := strings.Fields(dockerCLI(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", name+"_webapp"))
 		if len(images) != 5 || slices.ContainsFunc(images, func(i string) bool { return i != "tvs-webapp:"+next }) {
 			t.Errorf("running webapp tasks' images after the update: %v, want 5 x tvs-webapp:%s\n%s", images, next, out)
 		}
-		if got := st.containers("entry"); !slices.Equal(got, entry) {
-			t.Errorf("entry's container changed during the update: %.12s -> %.12s", entry, got)
+		if got := ids(st.containers("entry")); !slices.Equal(got, []string{entry.ID}) {
+			t.Errorf("entry's container changed during the update: %.12s -> %.12s", entry.ID, got)
 		}
 		pages += int64(fresh.OK() + kept.OK())
 	})
@@ -182,6 +191,10 @@ func joinSwarm(t *testing.T) {
 			t.Skipf("`docker swarm init --advertise-addr 127.0.0.1` is not possible here: %v: %s", err, strings.TrimSpace(string(out)))
 		}
 		t.Log("made a single-node swarm on 127.0.0.1; it is left when the test ends")
+		// Marked as this process's, so that a later run leaves it should
+		// this one be killed before its cleanup.
+		node := strings.TrimSpace(dockerCLI(t, "info", "-f", "{{.Swarm.NodeID}}"))
+		dockerCLI(t, "node", "update", "--label-add", harness.SwarmLabel+"="+strconv.Itoa(os.Getpid()), node)
 		t.Cleanup(func() {
 			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
 				t.Errorf("docker swarm leave --force: %v: %s", err, out)
@@ -199,8 +212,8 @@ func joinSwarm(t *testing.T) {
 // project's own script, as a user does before `docker stack deploy`.
 func swarmImages(t *testing.T, tag string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(root(), "scripts", "swarm-images"), tag)
-	cmd.Dir = root()
+	cmd := exec.Command(filepath.Join(env.Root, "scripts", "swarm-images"), tag)
+	cmd.Dir = env.Root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("scripts/swarm-images %s: %v\n%s", tag, err, out)
@@ -242,7 +255,7 @@ func (st *swarmStack) deploy() {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", "stack", "deploy", "--detach=false", "--resolve-image", "never",
 		"-c", "compose.yaml", "-c", "compose.swarm.yaml", st.name)
-	cmd.Dir = root()
+	cmd.Dir = env.Root
 	cmd.Env = append(os.Environ(), st.env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -250,17 +263,18 @@ func (st *swarmStack) deploy() {
 	}
 	// Services converge as tasks start; wait for each to be healthy too.
 	for _, service := range []string{"storage", "webapp", "entry"} {
-		st.waitHealthy(service, time.Minute+storageStart())
+		st.waitHealthy(service, time.Minute+env.StorageStart())
 	}
 }
 
 // containers lists the running containers of one of the stack's services.
-func (st *swarmStack) containers(service string) []string {
+func (st *swarmStack) containers(service string) []*harness.Container {
 	st.t.Helper()
-	out := dockerCLI(st.t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.swarm.service.name="+st.name+"_"+service)
-	ids := strings.Fields(out)
-	slices.Sort(ids)
-	return ids
+	cs, err := env.SwarmContainers(context.Background(), st.name, service)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return cs
 }
 
 // waitHealthy polls until the service has at least one container and every
@@ -271,9 +285,9 @@ func (st *swarmStack) waitHealthy(service string, within time.Duration) {
 	var states []string
 	for time.Now().Before(deadline) {
 		states = states[:0]
-		for _, id := range st.containers(service) {
-			out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", id).Output()
-			states = append(states, strings.TrimSpace(string(out)))
+		for _, c := range st.containers(service) {
+			_, health, _ := state(st.t, c)
+			states = append(states, health)
 		}
 		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return s != "healthy" }) {
 			return
@@ -284,42 +298,29 @@ func (st *swarmStack) waitHealthy(service string, within time.Duration) {
 	st.t.Fatalf("%s not healthy within %s: %v\n%s", service, within, states, tasks)
 }
 
-// remove takes the stack down and waits until its containers and networks
-// are gone, then removes its volume: `docker stack rm` keeps volumes, and
-// removes networks only after the containers have stopped.
+// remove takes the stack down as a user does (`docker stack rm`, which
+// keeps volumes and removes networks only once the containers are gone),
+// then removes what is left of it, its volume included.
 func (st *swarmStack) remove() {
-	out, err := exec.Command("docker", "stack", "rm", st.name).CombinedOutput()
-	if err != nil {
+	if out, err := exec.Command("docker", "stack", "rm", st.name).CombinedOutput(); err != nil {
 		st.t.Errorf("docker stack rm %s: %v: %s", st.name, err, out)
-		return
 	}
-	label := "label=com.docker.stack.namespace=" + st.name
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		c, _ := exec.Command("docker", "ps", "-aq", "--filter", label).Output()
-		n, _ := exec.Command("docker", "network", "ls", "-q", "--filter", label).Output()
-		if len(strings.TrimSpace(string(c))) == 0 && len(strings.TrimSpace(string(n))) == 0 {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if exec.Command("docker", "volume", "inspect", st.name+"_esdata").Run() != nil {
-		return // never made: the deploy failed before storage started
-	}
-	if out, err := exec.Command("docker", "volume", "rm", st.name+"_esdata").CombinedOutput(); err != nil {
-		st.t.Errorf("docker volume rm %s_esdata: %v: %s", st.name, err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := env.RemoveProject(ctx, st.name); err != nil {
+		st.t.Errorf("remove what is left of %s: %v", st.name, err)
 	}
 }
 
 // resolve returns the IPv4 addresses a name has inside a container, sorted.
-func resolve(t *testing.T, container, name string) []string {
+func resolve(t *testing.T, c *harness.Container, name string) []string {
 	t.Helper()
-	out, err := exec.Command("docker", "exec", container, "getent", "ahostsv4", name).Output()
-	if err != nil {
-		t.Fatalf("getent ahostsv4 %s in %.12s: %v", name, container, err)
+	out, code := execIn(t, c, "getent", "ahostsv4", name)
+	if code != 0 {
+		t.Fatalf("getent ahostsv4 %s in %.12s: exit %d: %s", name, c.ID, code, out)
 	}
 	var addrs []string
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 0 && !slices.Contains(addrs, f[0]) {
 			addrs = append(addrs, f[0])
 		}
@@ -347,4 +348,14 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// dockerCLI runs a docker command as a user types it.
+func dockerCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", args, err, out)
+	}
+	return string(out)
 }

@@ -1,4 +1,4 @@
-package stack
+package harness
 
 import (
 	"bytes"
@@ -8,38 +8,31 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"tvs/webapp/visits"
 )
 
-// Stats is what /api/stats answers: the visits storage can search now.
-type Stats struct {
-	Count int64 `json:"count"`
-	Hosts []struct {
-		Host   string `json:"host"`
-		Visits int64  `json:"visits"`
-	} `json:"hosts"`
-	Pending int64 `json:"pending"`
-}
-
-// ReadStats asks entry at base for /api/stats, on a new connection.
-func ReadStats(ctx context.Context, base string) (Stats, error) {
+// ReadStats asks entry at base for /api/stats (the visits storage can
+// search now), on a new connection.
+func ReadStats(ctx context.Context, base string) (visits.Stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/stats", nil)
 	if err != nil {
-		return Stats{}, err
+		return visits.Stats{}, err
 	}
 	res, err := FreshClient().Do(req)
 	if err != nil {
-		return Stats{}, fmt.Errorf("entry does not answer: %w", err)
+		return visits.Stats{}, fmt.Errorf("entry does not answer: %w", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-		return Stats{}, fmt.Errorf("/api/stats: %s: %s", res.Status, bytes.TrimSpace(body))
+		return visits.Stats{}, fmt.Errorf("/api/stats: %s: %s", res.Status, bytes.TrimSpace(body))
 	}
-	var st Stats
+	var st visits.Stats
 	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		return Stats{}, fmt.Errorf("/api/stats: %w", err)
+		return visits.Stats{}, fmt.Errorf("/api/stats: %w", err)
 	}
 	return st, nil
 }
@@ -54,8 +47,8 @@ func SettledCount(ctx context.Context, base string, min int64, within time.Durat
 	for time.Now().Before(deadline) {
 		st, err := ReadStats(ctx, base)
 		lastErr = err
-		if err == nil && st.Count != last {
-			last, since = st.Count, time.Now()
+		if err == nil && st.Total != last {
+			last, since = st.Total, time.Now()
 		}
 		if last >= min && time.Since(since) >= 2*time.Second {
 			return last, nil

@@ -1,0 +1,276 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// ownName matches the project, stack and folder names the harness makes
+// (ProjectName): the process id in them tells whose they are.
+var ownName = regexp.MustCompile(`^tvs-(test|bench)-([0-9]+)-[0-9a-f]+`)
+
+// labelStack is the label Swarm puts on a stack's services, networks and
+// volumes.
+const labelStack = "com.docker.stack.namespace"
+
+// SwarmLabel marks, on this node, a swarm a test made for itself (its
+// value the test's process id), so that a later run can leave it if that
+// process died before it could.
+const SwarmLabel = "tvs.harness.swarm"
+
+// leftover says whether name is the harness's and its process is gone.
+func leftover(name string) bool {
+	m := ownName.FindStringSubmatch(name)
+	if m == nil {
+		return false
+	}
+	pid, err := strconv.Atoi(m[2])
+	if err != nil || pid == os.Getpid() {
+		return false
+	}
+	err = syscall.Kill(pid, 0)
+	return err != nil && !errors.Is(err, syscall.EPERM)
+}
+
+// sweep removes what runs killed before their cleanup left: the containers,
+// networks and volumes of their compose projects and one-off containers,
+// their Swarm stacks and images, a swarm they made, and their folders. It
+// returns what it removed, or "".
+func sweep(ctx context.Context, docker *client.Client) (string, error) {
+	projects := map[string]bool{}
+	for _, label := range []string{labelProject, labelOwner, labelStack} {
+		res, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
+		if err != nil {
+			return "", err
+		}
+		for _, c := range res.Items {
+			if leftover(c.Labels[label]) {
+				projects[c.Labels[label]] = true
+			}
+		}
+		nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", label)})
+		if err != nil {
+			return "", err
+		}
+		for _, n := range nets.Items {
+			if leftover(n.Labels[label]) {
+				projects[n.Labels[label]] = true
+			}
+		}
+		vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", label)})
+		if err != nil {
+			return "", err
+		}
+		for _, v := range vols.Items {
+			if leftover(v.Labels[label]) {
+				projects[v.Labels[label]] = true
+			}
+		}
+	}
+	var done []string
+	for p := range projects {
+		n, err := removeProject(ctx, docker, p)
+		if err != nil {
+			return strings.Join(done, ", "), err
+		}
+		done = append(done, fmt.Sprintf("%s (%s)", p, n))
+	}
+	if n, err := removeImages(ctx, docker); err != nil {
+		return strings.Join(done, ", "), err
+	} else if n > 0 {
+		done = append(done, fmt.Sprintf("%d image tags", n))
+	}
+	if left, err := leaveSwarm(ctx, docker); err != nil {
+		return strings.Join(done, ", "), err
+	} else if left {
+		done = append(done, "the single-node swarm a killed test made")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "tvs-*"))
+	for _, d := range dirs {
+		if leftover(filepath.Base(d)) {
+			_ = os.RemoveAll(d)
+		}
+	}
+	return strings.Join(done, ", "), nil
+}
+
+// removeProject removes every container, Swarm service, network and
+// volume of a compose project or Swarm stack by its labels, and says how
+// many of each.
+func removeProject(ctx context.Context, docker *client.Client, project string) (string, error) {
+	var services, containers, networks, volumes int
+	svcs, err := docker.ServiceList(ctx, client.ServiceListOptions{Filters: make(client.Filters).Add("label", labelStack+"="+project)})
+	if err == nil { // not a swarm manager: no services
+		for _, s := range svcs.Items {
+			if _, err := docker.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil {
+				return "", fmt.Errorf("remove service %s: %w", s.Spec.Name, err)
+			}
+			services++
+		}
+	}
+	// A network or volume is removable once no container holds it; Swarm
+	// stops a removed service's tasks on its own time.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := removeContainers(ctx, docker, project)
+		if err != nil {
+			return "", err
+		}
+		containers += n
+		if n == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, label := range []string{labelProject, labelStack} {
+		f := make(client.Filters).Add("label", label+"="+project)
+		nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		if err != nil {
+			return "", err
+		}
+		for _, n := range nets.Items {
+			if err := retry(deadline, func() error {
+				_, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+				return err
+			}); err != nil && !cerrdefs.IsNotFound(err) {
+				return "", fmt.Errorf("remove network %s: %w", n.Name, err)
+			}
+			networks++
+		}
+		vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+		if err != nil {
+			return "", err
+		}
+		for _, v := range vols.Items {
+			if err := retry(deadline, func() error {
+				_, err := docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+				return err
+			}); err != nil && !cerrdefs.IsNotFound(err) {
+				return "", fmt.Errorf("remove volume %s: %w", v.Name, err)
+			}
+			volumes++
+		}
+	}
+	return fmt.Sprintf("%d services, %d containers, %d networks, %d volumes", services, containers, networks, volumes), nil
+}
+
+// removeContainers removes the containers labelled with project, and says
+// how many there were.
+func removeContainers(ctx context.Context, docker *client.Client, project string) (int, error) {
+	n := 0
+	for _, label := range []string{labelProject, labelOwner, labelStack} {
+		res, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label+"="+project)})
+		if err != nil {
+			return n, err
+		}
+		for _, c := range res.Items {
+			_, err := docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) { // gone, or being removed already
+				return n, fmt.Errorf("remove container %.12s: %w", c.ID, err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// removeImages untags the images a killed run tagged for itself
+// (tvs-webapp:tvs-test-PID-..., as the Swarm test does).
+func removeImages(ctx context.Context, docker *client.Client) (int, error) {
+	res, err := docker.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, img := range res.Items {
+		for _, ref := range img.RepoTags {
+			_, tag, ok := strings.Cut(ref, ":")
+			if ok && strings.HasPrefix(ref, "tvs-") && leftover(tag) {
+				if _, err := docker.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil {
+					return n, fmt.Errorf("remove image %s: %w", ref, err)
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// leaveSwarm leaves the swarm this node is in if a killed test made it
+// (SwarmLabel on the node), and says whether it did.
+func leaveSwarm(ctx context.Context, docker *client.Client) (bool, error) {
+	info, err := docker.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return false, err
+	}
+	sw := info.Info.Swarm
+	if sw.LocalNodeState != "active" || !sw.ControlAvailable {
+		return false, nil
+	}
+	node, err := docker.NodeInspect(ctx, sw.NodeID, client.NodeInspectOptions{})
+	if err != nil {
+		return false, err
+	}
+	owner := node.Node.Spec.Labels[SwarmLabel]
+	if owner == "" || !leftover("tvs-test-"+owner+"-0") {
+		return false, nil
+	}
+	if _, err := docker.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
+		return false, fmt.Errorf("leave the swarm a killed test made: %w", err)
+	}
+	return true, nil
+}
+
+// retry calls f until it succeeds, finds nothing to remove, or the
+// deadline passes.
+func retry(deadline time.Time, f func() error) error {
+	for {
+		err := f()
+		if err == nil || cerrdefs.IsNotFound(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// leftovers lists the containers, networks and volumes still labelled with
+// project.
+func leftovers(ctx context.Context, docker *client.Client, project string) ([]string, error) {
+	var out []string
+	for _, label := range []string{labelProject, labelOwner, labelStack} {
+		f := make(client.Filters).Add("label", label+"="+project)
+		cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs.Items {
+			out = append(out, "container "+strings.Join(c.Names, ","))
+		}
+		nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nets.Items {
+			out = append(out, "network "+n.Name)
+		}
+		vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vols.Items {
+			out = append(out, "volume "+v.Name)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,77 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A run killed with SIGKILL in the middle of a stack test runs no cleanup.
+// The next run removes what it left: here a child process (this test
+// binary, running TestHelperStackThenHang) starts a stack and is killed,
+// and the sweep every run does at start leaves nothing of it.
+func TestKilledRunLeavesNothingAfterTheNext(t *testing.T) {
+	needStacks(t)
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperStackThenHang$", "-test.v")
+	child.Env = append(os.Environ(), "TVS_TEST_HELPER=stack-then-hang")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = child.Stdout
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	project := ""
+	lines := bufio.NewScanner(out)
+	deadline := time.AfterFunc(5*time.Minute, func() { _ = child.Process.Kill() })
+	for lines.Scan() {
+		if p, ok := strings.CutPrefix(strings.TrimSpace(lines.Text()), "UP "); ok {
+			project = p
+			break
+		}
+	}
+	deadline.Stop()
+	if project == "" {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+		t.Fatal("the child never said its stack was up")
+	}
+	// SIGKILL: no cleanup, no reaper (offline, its image is not here).
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	ctx := context.Background()
+	left, err := env.Leftovers(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the killed run left %d things of %s: %v", len(left), project, left)
+	if len(left) == 0 && !env.Reaper {
+		t.Fatalf("the killed run left nothing to sweep: the test proves nothing")
+	}
+	swept, err := env.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the sweep removed: %s", swept)
+	if left, err = env.Leftovers(ctx, project); err != nil || len(left) > 0 {
+		t.Fatalf("after the sweep, %s still has %v (%v)", project, left, err)
+	}
+}
+
+// TestHelperStackThenHang is the child of the test above: it starts a
+// stack, says so, and waits to be killed. Run alone, it skips.
+func TestHelperStackThenHang(t *testing.T) {
+	if os.Getenv("TVS_TEST_HELPER") != "stack-then-hang" {
+		t.Skip("the child process of TestKilledRunLeavesNothingAfterTheNext; it runs only there")
+	}
+	s := startStack(t, 1)
+	os.Stdout.WriteString("UP " + s.Project + "\n")
+	time.Sleep(10 * time.Minute)
+}
