@@ -1,8 +1,10 @@
 package esdouble
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +24,6 @@ type field struct {
 	IgnoreAbove int              `json:"ignore_above,omitempty"`
 	Fields      map[string]field `json:"fields,omitempty"`
 }
-
-// mappingError is a mapping that Elasticsearch would refuse, with its
-// error type.
-type mappingError struct{ typ, reason string }
-
-func (e *mappingError) Error() string { return e.reason }
 
 // strictError is a document with a field a strict mapping does not have.
 type strictError struct{ field string }
@@ -57,8 +53,7 @@ func (m *mappings) merge(other mappings) error {
 			f.Type = "object"
 		}
 		if old, ok := m.Properties[name]; ok && old.Type != f.Type {
-			return &mappingError{"illegal_argument_exception",
-				fmt.Sprintf("mapper [%s] cannot be changed from type [%s] to [%s]", name, old.Type, f.Type)}
+			return badRequest("illegal_argument_exception", "mapper [%s] cannot be changed from type [%s] to [%s]", name, old.Type, f.Type)
 		}
 		m.Properties[name] = f
 	}
@@ -141,8 +136,7 @@ func checkValue(name string, f field, v any) error {
 		}
 	}
 	if bad {
-		return &mappingError{"document_parsing_exception",
-			fmt.Sprintf("[1:2] failed to parse field [%s] of type [%s] in document", name, f.Type)}
+		return badRequest("document_parsing_exception", "[1:2] failed to parse field [%s] of type [%s] in document", name, f.Type)
 	}
 	return nil
 }
@@ -185,45 +179,150 @@ func (m mappings) resolve(path string) (typ, key string, ok bool) {
 	return "", "", false
 }
 
-// refreshSetting returns index.refresh_interval from index settings in any
-// of the forms Elasticsearch takes: {"refresh_interval": ...},
-// {"index": {"refresh_interval": ...}} or {"index.refresh_interval": ...}.
-func refreshSetting(settings json.RawMessage) string {
-	if len(settings) == 0 {
-		return ""
+// The field types the double maps, each with the mapping parameters it
+// implements; parameters Elasticsearch has and the double does not are
+// refused as unsupported, others as Elasticsearch refuses them.
+var (
+	fieldTypes = map[string][]string{
+		"keyword": {"type", "fields", "ignore_above"},
+		"text":    {"type", "fields"},
+		"long":    {"type", "fields"}, "integer": {"type", "fields"}, "short": {"type", "fields"}, "byte": {"type", "fields"},
+		"double": {"type", "fields"}, "float": {"type", "fields"}, "half_float": {"type", "fields"},
+		"date":    {"type", "fields"},
+		"boolean": {"type"},
+		"object":  {"type", "properties", "dynamic"},
 	}
-	var s map[string]json.RawMessage
-	if json.Unmarshal(settings, &s) != nil {
-		return ""
+	fieldParamsElsewhere = []string{"index", "doc_values", "store", "null_value", "normalizer", "analyzer",
+		"search_analyzer", "format", "coerce", "ignore_malformed", "meta", "norms", "fielddata", "copy_to",
+		"eager_global_ordinals", "similarity", "term_vector", "enabled", "subobjects", "scaling_factor", "script"}
+	rootMappingElsewhere = []string{"_source", "_routing", "date_detection", "numeric_detection",
+		"dynamic_templates", "runtime", "enabled", "subobjects", "_field_names", "_data_stream_timestamp"}
+)
+
+// parseMappings reads a mapping (of create index, an index template, or
+// PUT _mapping) as Elasticsearch's mapper does: unknown root parameters,
+// unknown field types and unknown field parameters are 400s
+// (mapper_parsing_exception) naming them.
+func parseMappings(raw json.RawMessage) (mappings, error) {
+	var m mappings
+	if len(raw) == 0 {
+		return m, nil
 	}
-	for _, k := range []string{"refresh_interval", "index.refresh_interval"} {
-		if v, ok := s[k]; ok {
-			return unquote(v)
+	ms, err := members(raw, "mappings")
+	if err != nil {
+		return m, badRequest("mapper_parsing_exception", "Failed to parse mapping: %v", err)
+	}
+	for _, kv := range ms {
+		switch {
+		case kv.key == "dynamic":
+			d, err := dynamicValue(kv.value)
+			if err != nil {
+				return m, err
+			}
+			m.Dynamic = d
+		case kv.key == "properties":
+			if m.Properties, err = parseProperties(kv.value); err != nil {
+				return m, err
+			}
+		case kv.key == "_meta":
+			if token(kv.value) != "START_OBJECT" {
+				return m, badRequest("mapper_parsing_exception", "[_meta] must be an object, got %s", token(kv.value))
+			}
+		case slices.Contains(rootMappingElsewhere, kv.key):
+			return m, unsupported("the mapping parameter [" + kv.key + "]")
+		default:
+			return m, badRequest("mapper_parsing_exception", "Root mapping definition has unsupported parameters:  [%s : %s]", kv.key, compactJSON(kv.value))
 		}
 	}
-	if inner, ok := s["index"]; ok {
-		return refreshSetting(inner)
-	}
-	return ""
+	return m, nil
 }
 
-func unquote(v json.RawMessage) string {
-	var str string
-	if json.Unmarshal(v, &str) == nil {
-		return str
+// dynamicValue reads the dynamic parameter: true, false, "strict" (or the
+// strings "true" and "false").
+func dynamicValue(raw json.RawMessage) (any, error) {
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return b, nil
 	}
-	return string(v)
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "strict":
+			return s, nil
+		case "true", "false":
+			return s == "true", nil
+		case "runtime":
+			return nil, unsupported("dynamic [runtime]")
+		}
+	}
+	return nil, badRequest("mapper_parsing_exception", "Could not convert [dynamic] to boolean: %s", compactJSON(raw))
 }
 
-// parseInterval reads an Elasticsearch time value; -1 turns refresh off.
-func parseInterval(v string) (time.Duration, error) {
-	if v == "-1" {
-		return -1, nil
+// parseProperties reads the fields of a mapping.
+func parseProperties(raw json.RawMessage) (map[string]field, error) {
+	ms, err := members(raw, "properties")
+	if err != nil {
+		return nil, badRequest("mapper_parsing_exception", "Failed to parse mapping: %v", err)
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || !strings.ContainsAny(v, "smh") {
-		return 0, &mappingError{"illegal_argument_exception",
-			fmt.Sprintf("failed to parse setting [index.refresh_interval] with value [%s] as a time value: unit is missing or unrecognized", v)}
+	out := make(map[string]field, len(ms))
+	for _, kv := range ms {
+		f, err := parseField(kv.key, kv.value)
+		if err != nil {
+			return nil, err
+		}
+		out[kv.key] = f
 	}
-	return d, nil
+	return out, nil
+}
+
+// parseField reads one field's definition.
+func parseField(name string, raw json.RawMessage) (field, error) {
+	var f field
+	ms, err := members(raw, name)
+	if err != nil {
+		return f, badRequest("mapper_parsing_exception", "Expected map for property [fields] on field [%s] but got a %s", name, token(raw))
+	}
+	f.Type = "object"
+	for _, kv := range ms {
+		if kv.key == "type" {
+			if f.Type, err = str(name, "type", kv.value); err != nil {
+				return f, badRequest("mapper_parsing_exception", "No type specified for field [%s]", name)
+			}
+		}
+	}
+	allowed, ok := fieldTypes[f.Type]
+	if !ok {
+		return f, badRequest("mapper_parsing_exception", "No handler for type [%s] declared on field [%s]", f.Type, name)
+	}
+	for _, kv := range ms {
+		switch {
+		case kv.key == "type":
+		case !slices.Contains(allowed, kv.key) && slices.Contains(fieldParamsElsewhere, kv.key):
+			return f, unsupported(fmt.Sprintf("the mapping parameter [%s] of field [%s]", kv.key, name))
+		case !slices.Contains(allowed, kv.key):
+			return f, badRequest("mapper_parsing_exception", "unknown parameter [%s] on mapper [%s] of type [%s]", kv.key, name, f.Type)
+		case kv.key == "ignore_above":
+			if f.IgnoreAbove, err = integer(name, "ignore_above", kv.value); err != nil {
+				return f, badRequest("mapper_parsing_exception", "Failed to parse mapping: %v", err)
+			}
+		case kv.key == "fields":
+			if f.Fields, err = parseProperties(kv.value); err != nil {
+				return f, err
+			}
+		case kv.key == "properties", kv.key == "dynamic":
+			// An object field's own fields are not mapped by the double:
+			// tvs has none. Refuse rather than ignore them.
+			return f, unsupported(fmt.Sprintf("object field [%s] with [%s]", name, kv.key))
+		}
+	}
+	return f, nil
+}
+
+// compactJSON is raw on one line, for an error message.
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }

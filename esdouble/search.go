@@ -2,92 +2,357 @@ package esdouble
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
-	"strconv"
 )
 
+// A search body is parsed whole before it runs, as Elasticsearch's
+// SearchSourceBuilder does: an unknown key, an unknown aggregation or query
+// type, or a misspelt parameter is a 400 that names it, never an empty
+// aggregation.
+
+// searchRequest is a parsed search body.
 type searchRequest struct {
-	Size           *int                       `json:"size"`
-	TrackTotalHits any                        `json:"track_total_hits"`
-	Query          map[string]json.RawMessage `json:"query"`
-	Aggs           map[string]aggRequest      `json:"aggs"`
-	Aggregations   map[string]aggRequest      `json:"aggregations"`
+	size       int
+	from       int
+	trackTotal bool
+	query      *queryDef // nil: match_all
+	aggs       []aggDef
 }
 
-type aggRequest struct {
-	Filter map[string]json.RawMessage `json:"filter"`
-	Sum    *struct {
-		Field string `json:"field"`
-	} `json:"sum"`
-	Terms *struct {
-		Field string            `json:"field"`
-		Size  *int              `json:"size"`
-		Order map[string]string `json:"order"`
-	} `json:"terms"`
-	Aggs         map[string]aggRequest `json:"aggs"`
-	Aggregations map[string]aggRequest `json:"aggregations"`
+// queryDef is a parsed query: match_all, or a term query on one field.
+type queryDef struct {
+	kind  string // match_all, term
+	field string
+	value any
 }
 
-func (a aggRequest) subAggs() map[string]aggRequest {
-	if a.Aggs != nil {
-		return a.Aggs
+// aggDef is a parsed aggregation: sum, terms or filter, with its
+// sub-aggregations.
+type aggDef struct {
+	name   string
+	kind   string
+	field  string    // sum, terms
+	size   int       // terms
+	order  []orderBy // terms
+	filter *queryDef // filter
+	subs   []aggDef
+}
+
+type orderBy struct{ key, dir string }
+
+// The parts of a search Elasticsearch has and the double does not
+// implement: refused as unsupported rather than ignored.
+var (
+	searchElsewhere = []string{"timeout", "terminate_after", "sort", "_source", "fields", "stored_fields",
+		"docvalue_fields", "script_fields", "track_scores", "min_score", "post_filter", "highlight", "suggest",
+		"rescore", "ext", "stats", "search_after", "slice", "collapse", "pit", "runtime_mappings", "explain",
+		"version", "seq_no_primary_term", "indices_boost", "profile", "knn", "rank", "retriever", "sub_searches"}
+	aggsElsewhere = []string{"avg", "min", "max", "value_count", "cardinality", "stats", "extended_stats",
+		"percentiles", "top_hits", "date_histogram", "histogram", "range", "date_range", "filters", "composite",
+		"nested", "reverse_nested", "global", "missing", "significant_terms", "multi_terms", "rare_terms",
+		"sampler", "bucket_sort", "bucket_script", "sum_bucket", "avg_bucket", "max_bucket", "min_bucket", "top_metrics"}
+	queriesElsewhere = []string{"bool", "match", "match_phrase", "multi_match", "terms", "range", "exists",
+		"prefix", "wildcard", "regexp", "fuzzy", "ids", "query_string", "simple_query_string", "match_none",
+		"constant_score", "function_score", "nested", "dis_max", "boosting", "script"}
+)
+
+func parseSearch(raw json.RawMessage) (*searchRequest, error) {
+	req := &searchRequest{size: 10, trackTotal: true}
+	if len(raw) == 0 {
+		return req, nil
 	}
-	return a.Aggregations
+	top := fields{where: "search", known: []string{"size", "from", "query", "aggs", "aggregations", "track_total_hits"},
+		elsewhere: searchElsewhere,
+		unknown: func(key string, v json.RawMessage) error {
+			return badRequest("parsing_exception", "Unknown key for a %s in [%s].", token(v), key)
+		}}
+	m, err := top.read(raw)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := m["size"]; ok {
+		if req.size, err = integer("search", "size", v); err != nil {
+			return nil, err
+		}
+		if req.size < 0 {
+			return nil, badRequest("illegal_argument_exception", "[size] parameter cannot be negative, found [%d]", req.size)
+		}
+	}
+	if v, ok := m["from"]; ok {
+		if req.from, err = integer("search", "from", v); err != nil {
+			return nil, err
+		}
+		if req.from < 0 {
+			return nil, badRequest("illegal_argument_exception", "[from] parameter cannot be negative, found [%d]", req.from)
+		}
+	}
+	if v, ok := m["track_total_hits"]; ok {
+		if token(v) == "VALUE_NUMBER" {
+			n, err := integer("search", "track_total_hits", v)
+			if err != nil {
+				return nil, err
+			}
+			req.trackTotal = n != 0
+		} else if req.trackTotal, err = boolean("search", "track_total_hits", v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := m["query"]; ok {
+		if req.query, err = parseQuery(v); err != nil {
+			return nil, err
+		}
+	}
+	_, hasAggs := m["aggs"]
+	_, hasAggregations := m["aggregations"]
+	if hasAggs && hasAggregations {
+		return nil, badRequest("parsing_exception", "Found two aggregation definitions: [aggs] and [aggregations]")
+	}
+	for _, k := range []string{"aggs", "aggregations"} {
+		if v, ok := m[k]; ok {
+			if req.aggs, err = parseAggs(v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return req, nil
 }
 
-// unsupportedError names a part of a search the double does not implement.
-type unsupportedError string
+// parseQuery reads a query object: exactly one kind of query.
+func parseQuery(raw json.RawMessage) (*queryDef, error) {
+	ms, err := members(raw, "query")
+	if err != nil {
+		return nil, badRequest("parsing_exception", "[_na] query malformed, must start with start_object")
+	}
+	switch {
+	case len(ms) == 0:
+		return nil, badRequest("parsing_exception", "query malformed, empty clause found")
+	case len(ms) > 1:
+		return nil, badRequest("parsing_exception", "[%s] malformed query, expected [END_OBJECT] but found [FIELD_NAME]", ms[0].key)
+	}
+	kind, body := ms[0].key, ms[0].value
+	switch {
+	case kind == "match_all":
+		if _, err := (fields{where: "match_all", known: []string{"boost", "_name"}, unknown: queryUnknown("match_all")}).read(body); err != nil {
+			return nil, err
+		}
+		return &queryDef{kind: kind}, nil
+	case kind == "term":
+		return parseTerm(body)
+	case slices.Contains(queriesElsewhere, kind):
+		return nil, unsupported("the [" + kind + "] query")
+	}
+	return nil, badRequest("parsing_exception", "unknown query [%s]", kind)
+}
 
-func (e unsupportedError) Error() string {
-	return string(e) + " is not implemented by the " + Honesty
+func queryUnknown(kind string) func(string, json.RawMessage) error {
+	return func(key string, _ json.RawMessage) error {
+		return badRequest("parsing_exception", "[%s] query does not support [%s]", kind, key)
+	}
+}
+
+// parseTerm reads {"field": value} or {"field": {"value": value, ...}}.
+func parseTerm(raw json.RawMessage) (*queryDef, error) {
+	ms, err := members(raw, "term")
+	if err != nil {
+		return nil, badRequest("parsing_exception", "[term] query malformed, no start_object after query name")
+	}
+	switch {
+	case len(ms) == 0:
+		return nil, badRequest("parsing_exception", "[term] query malformed, no field")
+	case len(ms) > 1:
+		return nil, badRequest("parsing_exception", "[term] query doesn't support multiple fields, found [%s] and [%s]", ms[0].key, ms[1].key)
+	}
+	q := &queryDef{kind: "term", field: ms[0].key}
+	v := ms[0].value
+	if token(v) == "START_OBJECT" {
+		m, err := (fields{where: "term", known: []string{"value", "boost", "case_insensitive", "_name"}, unknown: queryUnknown("term")}).read(v)
+		if err != nil {
+			return nil, err
+		}
+		if v = m["value"]; v == nil {
+			return nil, badRequest("parsing_exception", "[term] query requires a value")
+		}
+	}
+	switch token(v) {
+	case "START_OBJECT", "START_ARRAY":
+		return nil, badRequest("parsing_exception", "[term] query does not support array of values")
+	}
+	if err := json.Unmarshal(v, &q.value); err != nil {
+		return nil, badRequest("parsing_exception", "[term] query malformed: %v", err)
+	}
+	return q, nil
+}
+
+// parseAggs reads an aggregations object: name -> one aggregation.
+func parseAggs(raw json.RawMessage) ([]aggDef, error) {
+	ms, err := members(raw, "aggregations")
+	if err != nil {
+		return nil, badRequest("parsing_exception", "Aggregation definition must be an object, found [%s]", token(raw))
+	}
+	var out []aggDef
+	for _, kv := range ms {
+		a, err := parseAgg(kv.key, kv.value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func parseAgg(name string, raw json.RawMessage) (aggDef, error) {
+	a := aggDef{name: name}
+	ms, err := members(raw, name)
+	if err != nil {
+		return a, badRequest("parsing_exception", "Expected [START_OBJECT] under [%s], but got a [%s] in [%s]", name, token(raw), name)
+	}
+	var body json.RawMessage
+	for _, kv := range ms {
+		switch kv.key {
+		case "aggs", "aggregations":
+			if a.subs, err = parseAggs(kv.value); err != nil {
+				return a, err
+			}
+		case "meta":
+		default:
+			if a.kind != "" {
+				return a, badRequest("parsing_exception", "Found two aggregation type definitions in [%s]: [%s] and [%s]", name, a.kind, kv.key)
+			}
+			a.kind, body = kv.key, kv.value
+		}
+	}
+	switch {
+	case a.kind == "":
+		return a, badRequest("parsing_exception", "Missing definition for aggregation [%s]", name)
+	case a.kind == "sum":
+		m, err := (fields{where: "sum", known: []string{"field"}, elsewhere: []string{"missing", "script", "format", "value_type"}}).read(body)
+		if err != nil {
+			return a, err
+		}
+		if a.field, err = requiredString("sum", "field", m); err != nil {
+			return a, err
+		}
+	case a.kind == "terms":
+		m, err := (fields{where: "terms", known: []string{"field", "size", "order"}, elsewhere: []string{"shard_size",
+			"min_doc_count", "shard_min_doc_count", "show_term_doc_count_error", "include", "exclude", "missing",
+			"execution_hint", "collect_mode", "value_type", "format", "script"}}).read(body)
+		if err != nil {
+			return a, err
+		}
+		if a.field, err = requiredString("terms", "field", m); err != nil {
+			return a, err
+		}
+		a.size = 10
+		if v, ok := m["size"]; ok {
+			if a.size, err = integer("terms", "size", v); err != nil {
+				return a, err
+			}
+			if a.size <= 0 {
+				return a, badRequest("illegal_argument_exception", "[size] must be greater than 0. Found [%d] in [%s]", a.size, name)
+			}
+		}
+		if v, ok := m["order"]; ok {
+			if a.order, err = parseOrder(v); err != nil {
+				return a, err
+			}
+		}
+	case a.kind == "filter":
+		if a.filter, err = parseQuery(body); err != nil {
+			return a, err
+		}
+	case slices.Contains(aggsElsewhere, a.kind):
+		return a, unsupported("the [" + a.kind + "] aggregation")
+	default:
+		return a, badRequest("parsing_exception", "Unknown aggregation type [%s]", a.kind)
+	}
+	if (a.kind == "sum") && len(a.subs) > 0 {
+		return a, badRequest("aggregation_initialization_exception", "Aggregator [%s] of type [sum] cannot accept sub-aggregations", name)
+	}
+	return a, nil
+}
+
+func requiredString(where, field string, m map[string]json.RawMessage) (string, error) {
+	v, ok := m[field]
+	if !ok {
+		return "", badRequest("illegal_argument_exception", "Required one of fields [field, script], but none were specified.")
+	}
+	return str(where, field, v)
+}
+
+// parseOrder reads a terms order: {"key": "asc|desc"}, or a list of them.
+func parseOrder(raw json.RawMessage) ([]orderBy, error) {
+	var list []json.RawMessage
+	if token(raw) == "START_ARRAY" {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, badRequest("x_content_parse_exception", "[terms] failed to parse field [order]: %v", err)
+		}
+	} else {
+		list = []json.RawMessage{raw}
+	}
+	var out []orderBy
+	for _, item := range list {
+		ms, err := members(item, "order")
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range ms {
+			dir, err := str("order", kv.key, kv.value)
+			if err != nil {
+				return nil, err
+			}
+			if dir != "asc" && dir != "desc" {
+				return nil, badRequest("x_content_parse_exception", "[terms] failed to parse field [order]: Unknown terms order direction [%s]", dir)
+			}
+			out = append(out, orderBy{kv.key, dir})
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
-	var req searchRequest
-	if !readJSON(w, r, &req, true) {
+	if err := s.fault.check(opSearch, name); err != nil {
+		writeErr(w, err)
 		return
 	}
-	docs, m, ok := s.store.searchable(name)
+	body, err := readBody(r, true)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	req, err := parseSearch(body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	docs, m, ok := s.store.searchable(name, s.now())
 	if !ok {
-		indexNotFound(w, name)
+		writeErr(w, indexNotFound(name))
 		return
 	}
-	docs, err := query(req.Query, docs, m)
+	if req.query != nil {
+		if docs, err = req.query.match(docs, m); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	aggResult, err := aggregate(req.aggs, docs, m)
 	if err != nil {
-		writeSearchError(w, err)
-		return
-	}
-	aggs := req.Aggs
-	if aggs == nil {
-		aggs = req.Aggregations
-	}
-	aggResult, err := aggregate(aggs, docs, m)
-	if err != nil {
-		writeSearchError(w, err)
-		return
-	}
-
-	size := 10
-	if req.Size != nil {
-		size = *req.Size
-	}
-	if size < 0 {
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", "[size] parameter cannot be negative, found ["+strconv.Itoa(size)+"]", nil)
+		writeErr(w, err)
 		return
 	}
 	hits := []any{}
-	for i := 0; i < len(docs) && i < size; i++ {
+	for i := req.from; i < len(docs) && i < req.from+req.size; i++ {
 		hits = append(hits, map[string]any{"_index": name, "_id": docs[i].ID, "_score": 1.0, "_source": docs[i].Source})
 	}
 	hitsObj := map[string]any{"max_score": nil, "hits": hits}
 	if len(hits) > 0 {
 		hitsObj["max_score"] = 1.0
 	}
-	if b, isBool := req.TrackTotalHits.(bool); !isBool || b {
+	if req.trackTotal {
 		hitsObj["total"] = map[string]any{"value": len(docs), "relation": "eq"}
 	}
 	resp := map[string]any{
@@ -102,85 +367,62 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// query keeps the documents a query matches: match_all (the default) and
-// term on a keyword, numeric or boolean field.
-func query(q map[string]json.RawMessage, docs []doc, m mappings) ([]doc, error) {
-	for kind, body := range q {
-		switch kind {
-		case "match_all":
-		case "term":
-			var t map[string]json.RawMessage
-			if json.Unmarshal(body, &t) != nil || len(t) != 1 {
-				return nil, &mappingError{"parsing_exception", "[term] query malformed, no start_object after query name"}
-			}
-			for f, v := range t {
-				var full struct {
-					Value any `json:"value"`
-				}
-				var want any
-				if json.Unmarshal(v, &full) == nil && full.Value != nil {
-					want = full.Value
-				} else if json.Unmarshal(v, &want) != nil {
-					return nil, &mappingError{"parsing_exception", "[term] query malformed"}
-				}
-				typ, key, ok := m.resolve(f)
-				if !ok {
-					return []doc{}, nil // an unmapped field matches nothing
-				}
-				if typ == "text" {
-					return nil, unsupportedError("term query on the text field [" + f + "]")
-				}
-				var kept []doc
-				for _, d := range docs {
-					if fmt.Sprint(d.Source[key]) == fmt.Sprint(want) {
-						kept = append(kept, d)
-					}
-				}
-				docs = kept
-			}
-		default:
-			return nil, unsupportedError("query " + kind)
+// match keeps the documents the query matches: match_all, or term on a
+// keyword, numeric or boolean field (an unmapped field matches nothing).
+func (q *queryDef) match(docs []doc, m mappings) ([]doc, error) {
+	if q.kind == "match_all" {
+		return docs, nil
+	}
+	typ, key, ok := m.resolve(q.field)
+	if !ok {
+		return []doc{}, nil
+	}
+	if typ == "text" {
+		return nil, unsupported("a term query on the text field [" + q.field + "]")
+	}
+	var kept []doc
+	for _, d := range docs {
+		if fmt.Sprint(d.Source[key]) == fmt.Sprint(q.value) {
+			kept = append(kept, d)
 		}
 	}
-	return docs, nil
+	return kept, nil
 }
 
-// aggregate computes the sum, terms and filter aggregations over docs.
-func aggregate(aggs map[string]aggRequest, docs []doc, m mappings) (map[string]any, error) {
+// aggregate computes the aggregations over docs.
+func aggregate(aggs []aggDef, docs []doc, m mappings) (map[string]any, error) {
 	if len(aggs) == 0 {
 		return nil, nil
 	}
 	out := map[string]any{}
-	for name, a := range aggs {
-		switch {
-		case a.Sum != nil:
-			v, err := sum(docs, a.Sum.Field, m)
+	for _, a := range aggs {
+		switch a.kind {
+		case "sum":
+			v, err := sum(docs, a.field, m)
 			if err != nil {
 				return nil, err
 			}
-			out[name] = map[string]any{"value": v}
-		case a.Terms != nil:
+			out[a.name] = map[string]any{"value": v}
+		case "terms":
 			res, err := terms(a, docs, m)
 			if err != nil {
 				return nil, err
 			}
-			out[name] = res
-		case a.Filter != nil:
-			matched, err := query(a.Filter, docs, m)
+			out[a.name] = res
+		case "filter":
+			matched, err := a.filter.match(docs, m)
 			if err != nil {
 				return nil, err
 			}
 			res := map[string]any{"doc_count": len(matched)}
-			subs, err := aggregate(a.subAggs(), matched, m)
+			subs, err := aggregate(a.subs, matched, m)
 			if err != nil {
 				return nil, err
 			}
 			for k, v := range subs {
 				res[k] = v
 			}
-			out[name] = res
-		default:
-			return nil, unsupportedError("aggregation [" + name + "] of this type")
+			out[a.name] = res
 		}
 	}
 	return out, nil
@@ -196,8 +438,7 @@ func sum(docs []doc, path string, m mappings) (float64, error) {
 	switch typ {
 	case "long", "integer", "short", "byte", "float", "double", "half_float", "scaled_float":
 	default:
-		return 0, &mappingError{"illegal_argument_exception",
-			fmt.Sprintf("Field [%s] of type [%s] is not supported for aggregation [sum]", path, typ)}
+		return 0, shardFailure("illegal_argument_exception", "Field [%s] of type [%s] is not supported for aggregation [sum]", path, typ)
 	}
 	var total float64
 	for _, d := range docs {
@@ -208,47 +449,17 @@ func sum(docs []doc, path string, m mappings) (float64, error) {
 	return total, nil
 }
 
-// writeSearchError answers a search Elasticsearch would refuse: a 400 in
-// the shape of a failed search phase, whose root cause says why.
-func writeSearchError(w http.ResponseWriter, err error) {
-	var me *mappingError
-	var un unsupportedError
-	switch {
-	case errors.As(err, &un):
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", un.Error(), nil)
-	case errors.As(err, &me) && me.typ == "illegal_argument_exception":
-		writeJSON(w, http.StatusBadRequest, map[string]any{
-			"error": map[string]any{
-				"root_cause": []any{map[string]any{"type": me.typ, "reason": me.reason}},
-				"type":       "search_phase_execution_exception",
-				"reason":     "all shards failed",
-				"phase":      "query",
-				"caused_by":  map[string]any{"type": me.typ, "reason": me.reason},
-			},
-			"status": http.StatusBadRequest,
-		})
-	case errors.As(err, &me):
-		writeError(w, http.StatusBadRequest, me.typ, me.reason, nil)
-	default:
-		writeError(w, http.StatusInternalServerError, "io_exception", err.Error(), nil)
-	}
-}
-
 type bucket struct {
 	key  string
 	docs []doc
 	subs map[string]any
 }
 
-func terms(a aggRequest, docs []doc, m mappings) (map[string]any, error) {
-	typ, key, mapped := m.resolve(a.Terms.Field)
+func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
+	typ, key, mapped := m.resolve(a.field)
 	if typ == "text" {
-		return nil, &mappingError{"illegal_argument_exception", fmt.Sprintf(
-			"Fielddata is disabled on [%s] in [index]. Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead.", a.Terms.Field)}
-	}
-	size := 10
-	if a.Terms.Size != nil {
-		size = *a.Terms.Size
+		return nil, shardFailure("illegal_argument_exception",
+			"Fielddata is disabled on [%s] in [index]. Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead.", a.field)
 	}
 	byKey := map[string]*bucket{}
 	var buckets []*bucket
@@ -267,7 +478,7 @@ func terms(a aggRequest, docs []doc, m mappings) (map[string]any, error) {
 		b.docs = append(b.docs, d)
 	}
 	for _, b := range buckets {
-		subs, err := aggregate(a.subAggs(), b.docs, m)
+		subs, err := aggregate(a.subs, b.docs, m)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +493,7 @@ func terms(a aggRequest, docs []doc, m mappings) (map[string]any, error) {
 	other := 0
 	list := []any{}
 	for i, b := range buckets {
-		if i >= size {
+		if i >= a.size {
 			other += len(b.docs)
 			continue
 		}
@@ -296,14 +507,15 @@ func terms(a aggRequest, docs []doc, m mappings) (map[string]any, error) {
 }
 
 // bucketOrder follows Elasticsearch's terms order: by _count (the default,
-// descending), by _key, or by a single-value sub-aggregation; ties by key.
-func bucketOrder(a aggRequest, m mappings) (func(x, y *bucket) bool, error) {
+// descending), by _key, or by a sum sub-aggregation; ties by key.
+func bucketOrder(a aggDef, m mappings) (func(x, y *bucket) bool, error) {
 	by, dir := "_count", "desc"
-	for k, v := range a.Terms.Order {
-		by, dir = k, v
-	}
-	if dir != "asc" && dir != "desc" {
-		return nil, unsupportedError("order direction [" + dir + "]")
+	switch len(a.order) {
+	case 0:
+	case 1:
+		by, dir = a.order[0].key, a.order[0].dir
+	default:
+		return nil, unsupported("a terms order on more than one key")
 	}
 	value := func(b *bucket) float64 { return float64(len(b.docs)) }
 	switch by {
@@ -316,11 +528,19 @@ func bucketOrder(a aggRequest, m mappings) (func(x, y *bucket) bool, error) {
 			return x.key > y.key
 		}, nil
 	default:
-		sub, ok := a.subAggs()[by]
-		if !ok || sub.Sum == nil {
-			return nil, unsupportedError("order by [" + by + "], which is not a sum sub-aggregation,")
+		var sub *aggDef
+		for i := range a.subs {
+			if a.subs[i].name == by {
+				sub = &a.subs[i]
+			}
 		}
-		field := sub.Sum.Field
+		if sub == nil {
+			return nil, shardFailure("aggregation_execution_exception", "Invalid aggregation order path [%s]. No aggregation found for path [%s]", by, by)
+		}
+		if sub.kind != "sum" {
+			return nil, unsupported("a terms order by the [" + sub.kind + "] aggregation [" + by + "]")
+		}
+		field := sub.field
 		value = func(b *bucket) float64 { v, _ := sum(b.docs, field, m); return v }
 	}
 	return func(x, y *bucket) bool {

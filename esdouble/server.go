@@ -1,32 +1,46 @@
 // Package esdouble is a test double of the Elasticsearch 8 REST API: the few
-// endpoints the tvs webapp calls, with Elasticsearch's request and response
-// shapes, status codes and error bodies. It exists only because the machines
-// that build and test tvs cannot pull the Elasticsearch image; compose.yaml
-// uses the real Elasticsearch, and offline.env runs this double instead. It
-// says what it is in its info, its health and a header on every answer, and
+// endpoints the tvs webapp (and the benchmark's tvsapp) call, with
+// Elasticsearch's request and response shapes, status codes and error
+// bodies. It exists only because the machines that build and test tvs
+// cannot pull the Elasticsearch image; compose.yaml uses the real
+// Elasticsearch, and offline.env runs this double instead. It says what it
+// is in its info, its health and a header on every answer, and
 // tests/contract pins its behaviour against Elasticsearch's documented one.
 //
 // Where the webapp depends on a behaviour, the double has it, however
 // inconvenient: search sees a document only after the index's next refresh
-// (index.refresh_interval, 1 s by default), refresh=wait_for answers at that
-// refresh, a GET by id is real-time, and a write to a missing index creates
-// it, with the matching index template's mapping or a dynamic one.
+// (index.refresh_interval, 1 s by default; none while the index is search
+// idle), refresh=wait_for answers at that refresh, a GET by id is
+// real-time, a write to a missing index creates it with the matching index
+// template's mapping or a dynamic one, every body and URL parameter is
+// parsed strictly (an unknown key is a 400 naming it), a body needs a JSON
+// content type (406 otherwise), and an index with the flood-stage block
+// refuses writes with 429. On demand, and only then, it pushes back as a
+// busy node does (fault.go).
 //
-// Implemented: GET / (info), GET /_cluster/health, PUT, DELETE /_index_template/{name},
-// PUT, DELETE /{index}, GET, PUT /{index}/_mapping, POST /{index}/_refresh,
-// PUT|POST /{index}/_create/{id} (with ?refresh), GET /{index}/_doc/{id},
-// POST /{index}/_update/{id} with one kind of script (the course's tvsapp's:
+// Implemented: GET / (info), GET /_cluster/health, PUT, DELETE
+// /_index_template/{name}, PUT, DELETE /{index}, GET, PUT /{index}/_mapping,
+// GET, PUT /{index}/_settings, POST /{index}/_refresh, PUT|POST
+// /{index}/_create/{id} (with ?refresh), GET /{index}/_doc/{id}, POST
+// /{index}/_update/{id} with one kind of script (the course's tvsapp's:
 // ctx._source.FIELD += params.NAME), upsert, retry_on_conflict and _source,
-// GET|POST /{index}/_search with size, match_all and term queries, and the
-// sum, terms and filter aggregations. Anything else answers 400 saying so.
+// GET|POST /{index}/_search with size, from, track_total_hits, match_all
+// and term queries, and the sum, terms and filter aggregations. Anything
+// else Elasticsearch has answers 400 saying the double does not implement
+// it.
 package esdouble
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -40,21 +54,28 @@ const Honesty = "tvs test double of the Elasticsearch REST API, not Elasticsearc
 // Version is the Elasticsearch version whose API the double follows.
 const Version = "8.19.7"
 
+// maxBody is Elasticsearch's default http.max_content_length.
+const maxBody = 100 << 20
+
 // Options tune the double.
 type Options struct {
 	// WriteLatency is added to every acknowledged write, to model a real
 	// node's indexing and translog fsync on a fast disk (0: none).
 	WriteLatency time.Duration
+	// Fault is push-back in force from the start (fault.go); none when zero.
+	Fault Fault
 }
 
 // Server answers the Elasticsearch REST API from a data directory.
 type Server struct {
 	store *store
 	opts  Options
+	fault faults
 	mux   *http.ServeMux // the index APIs
-	tpl   *http.ServeMux // /_index_template/, apart: its paths overlap /{index}/{api}
+	tpl   *http.ServeMux // /_index_template/ and the double's own paths, apart: they overlap /{index}/{api}
 	stop  chan struct{}
 	done  chan struct{}
+	now   func() time.Time
 }
 
 // New opens (or creates) the data directory, loads what it holds and starts
@@ -64,30 +85,66 @@ func New(dataDir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: st, opts: opts, mux: http.NewServeMux(), tpl: http.NewServeMux(), stop: make(chan struct{}), done: make(chan struct{})}
-	s.mux.HandleFunc("GET /{$}", s.info)
-	s.mux.HandleFunc("HEAD /{$}", s.info)
-	s.mux.HandleFunc("GET /_cluster/health", s.health)
-	s.tpl.HandleFunc("PUT /_index_template/{name}", s.putTemplate)
-	s.tpl.HandleFunc("POST /_index_template/{name}", s.putTemplate)
-	s.tpl.HandleFunc("DELETE /_index_template/{name}", s.deleteTemplate)
-	s.tpl.HandleFunc("/", s.unsupported)
-	s.mux.HandleFunc("PUT /{index}", s.createIndex)
-	s.mux.HandleFunc("DELETE /{index}", s.deleteIndex)
-	s.mux.HandleFunc("GET /{index}/_mapping", s.getMapping)
-	s.mux.HandleFunc("PUT /{index}/_mapping", s.putMapping)
-	s.mux.HandleFunc("POST /{index}/_mapping", s.putMapping)
-	s.mux.HandleFunc("POST /{index}/_refresh", s.refresh)
-	s.mux.HandleFunc("GET /{index}/_refresh", s.refresh)
-	s.mux.HandleFunc("PUT /{index}/_create/{id}", s.createDoc)
-	s.mux.HandleFunc("POST /{index}/_create/{id}", s.createDoc)
-	s.mux.HandleFunc("GET /{index}/_doc/{id}", s.getDoc)
-	s.mux.HandleFunc("POST /{index}/_update/{id}", s.updateDoc)
-	s.mux.HandleFunc("GET /{index}/_search", s.search)
-	s.mux.HandleFunc("POST /{index}/_search", s.search)
-	s.mux.HandleFunc("/", s.unsupported)
+	s := &Server{store: st, opts: opts, mux: http.NewServeMux(), tpl: http.NewServeMux(),
+		stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+	s.fault.set(opts.Fault, time.Now())
+	s.routes()
 	go s.refreshLoop()
 	return s, nil
+}
+
+// Parameters every API takes (pretty-printing and error traces change no
+// answer the webapp reads).
+var commonParams = []string{"pretty", "human", "error_trace"}
+
+// route registers a handler with the URL parameters it takes; others known
+// to Elasticsearch for that API (elsewhere) are refused as unsupported, and
+// any other is refused as Elasticsearch refuses it.
+func route(mux *http.ServeMux, pattern string, params, elsewhere []string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := checkParams(r, params, elsewhere); err != nil {
+			writeErr(w, err)
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) routes() {
+	writeParams := []string{"refresh", "timeout", "wait_for_active_shards"}
+	writeElsewhere := []string{"routing", "pipeline", "version", "version_type", "if_seq_no", "if_primary_term", "require_alias", "require_data_stream"}
+	masterParams := []string{"timeout", "master_timeout"}
+	route(s.mux, "GET /{$}", nil, nil, s.info)
+	route(s.mux, "HEAD /{$}", nil, nil, s.info)
+	route(s.mux, "GET /_cluster/health", []string{"wait_for_status", "timeout"},
+		[]string{"level", "local", "wait_for_nodes", "wait_for_events", "wait_for_active_shards", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards", "master_timeout"}, s.health)
+	route(s.tpl, "PUT /_index_template/{name}", []string{"create", "cause", "master_timeout"}, nil, s.putTemplate)
+	route(s.tpl, "POST /_index_template/{name}", []string{"create", "cause", "master_timeout"}, nil, s.putTemplate)
+	route(s.tpl, "DELETE /_index_template/{name}", masterParams, nil, s.deleteTemplate)
+	route(s.tpl, "PUT "+FaultPath, nil, nil, s.putFault)
+	route(s.tpl, "GET "+FaultPath, nil, nil, s.getFault)
+	route(s.tpl, "DELETE "+FaultPath, nil, nil, s.deleteFault)
+	s.tpl.HandleFunc("/", s.unsupported)
+	route(s.mux, "PUT /{index}", append([]string{"wait_for_active_shards"}, masterParams...), nil, s.createIndex)
+	route(s.mux, "DELETE /{index}", masterParams, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.deleteIndex)
+	route(s.mux, "GET /{index}/_mapping", nil, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards", "local", "master_timeout"}, s.getMapping)
+	route(s.mux, "PUT /{index}/_mapping", masterParams, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards", "write_index_only"}, s.putMapping)
+	route(s.mux, "POST /{index}/_mapping", masterParams, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards", "write_index_only"}, s.putMapping)
+	route(s.mux, "GET /{index}/_settings", nil, []string{"flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "local", "master_timeout"}, s.getSettings)
+	route(s.mux, "PUT /{index}/_settings", masterParams, []string{"preserve_existing", "reopen", "flat_settings", "ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.putSettings)
+	route(s.mux, "POST /{index}/_refresh", nil, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.refresh)
+	route(s.mux, "GET /{index}/_refresh", nil, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.refresh)
+	route(s.mux, "PUT /{index}/_create/{id}", writeParams, writeElsewhere, s.createDoc)
+	route(s.mux, "POST /{index}/_create/{id}", writeParams, writeElsewhere, s.createDoc)
+	route(s.mux, "GET /{index}/_doc/{id}", []string{"realtime"}, []string{"_source", "_source_includes", "_source_excludes", "stored_fields", "routing", "preference", "refresh", "version", "version_type"}, s.getDoc)
+	route(s.mux, "POST /{index}/_update/{id}", append([]string{"retry_on_conflict", "_source"}, writeParams...),
+		[]string{"routing", "if_seq_no", "if_primary_term", "lang", "require_alias", "_source_includes", "_source_excludes"}, s.updateDoc)
+	searchElsewhereParams := []string{"q", "size", "from", "sort", "track_total_hits", "timeout", "routing", "preference",
+		"search_type", "request_cache", "allow_partial_search_results", "ignore_unavailable", "allow_no_indices",
+		"expand_wildcards", "typed_keys", "rest_total_hits_as_int", "scroll", "_source", "stored_fields", "filter_path"}
+	route(s.mux, "GET /{index}/_search", nil, searchElsewhereParams, s.search)
+	route(s.mux, "POST /{index}/_search", nil, searchElsewhereParams, s.search)
+	s.mux.HandleFunc("/", s.unsupported)
 }
 
 // refreshLoop refreshes each index when its refresh interval has passed.
@@ -126,15 +183,121 @@ func (s *Server) Documents(index string) int {
 	return 0
 }
 
+// bodyKey is where ServeHTTP leaves the request body it read.
+type bodyKey struct{}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The official clients refuse any server without this header.
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("X-Tvs-Test-Double", Honesty)
-	if strings.HasPrefix(r.URL.Path, "/_index_template/") {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		writeSimpleError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
+		return
+	}
+	if len(body) > maxBody {
+		writeSimpleError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than http.max_content_length [%d]", maxBody))
+		return
+	}
+	compatible, status, msg := mediaTypes(r, len(body) > 0)
+	if status != 0 {
+		writeSimpleError(w, status, msg)
+		return
+	}
+	if compatible != "" {
+		w.Header().Set("Content-Type", "application/vnd.elasticsearch+json;compatible-with="+compatible)
+	}
+	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	if strings.HasPrefix(r.URL.Path, "/_index_template/") || strings.HasPrefix(r.URL.Path, "/_tvs_double/") {
 		s.tpl.ServeHTTP(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// mediaTypes checks the Content-Type (of a request with a body) and Accept
+// headers as Elasticsearch does: a body must be JSON (406 otherwise), and a
+// compatible-with version asked for on one of the two must be on both
+// (400). It returns the compatible version asked for, or "".
+func mediaTypes(r *http.Request, hasBody bool) (compatible string, status int, msg string) {
+	parse := func(header string) (mediaType, version string, ok bool) {
+		v := r.Header.Get(header)
+		if v == "" {
+			return "", "", true
+		}
+		mt, params, err := mime.ParseMediaType(v)
+		if err != nil {
+			return "", "", false
+		}
+		return mt, params["compatible-with"], true
+	}
+	aType, aVersion, aOK := parse("Accept")
+	cType, cVersion, cOK := parse("Content-Type")
+	if hasBody {
+		raw := r.Header.Values("Content-Type")
+		switch {
+		case len(raw) == 0:
+			return "", http.StatusNotAcceptable, "Content-Type header is missing"
+		case !cOK || (cType != "application/json" && cType != "application/vnd.elasticsearch+json") ||
+			(cType == "application/vnd.elasticsearch+json") != (cVersion != ""):
+			return "", http.StatusNotAcceptable, "Content-Type header [" + strings.Join(raw, ", ") + "] is not supported"
+		}
+	}
+	if aOK && aVersion != "" && aType != "application/vnd.elasticsearch+json" {
+		aVersion = ""
+	}
+	for _, v := range []string{aVersion, cVersion} {
+		if v != "" && v != "7" && v != "8" {
+			return "", http.StatusBadRequest, fmt.Sprintf("A compatible version must be 8 or 7, found [%s]", v)
+		}
+	}
+	if hasBody && (aVersion != cVersion) && (aVersion != "" || cVersion != "") {
+		return "", http.StatusBadRequest, "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version. Accept=" +
+			r.Header.Get("Accept") + ", Content-Type=" + r.Header.Get("Content-Type")
+	}
+	if aVersion != "" {
+		return aVersion, 0, ""
+	}
+	return cVersion, 0, ""
+}
+
+// checkParams refuses URL parameters the API does not take, as
+// Elasticsearch does ("contains unrecognized parameter").
+func checkParams(r *http.Request, params, elsewhere []string) error {
+	var unknown []string
+	for p := range r.URL.Query() {
+		switch {
+		case slices.Contains(params, p) || slices.Contains(commonParams, p):
+		case slices.Contains(elsewhere, p) || p == "filter_path":
+			return unsupported("the URL parameter [" + p + "] of " + r.Method + " " + r.URL.Path)
+		default:
+			unknown = append(unknown, p)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	if len(unknown) == 1 {
+		return badRequest("illegal_argument_exception", "request [%s] contains unrecognized parameter: [%s]", r.URL.Path, unknown[0])
+	}
+	return badRequest("illegal_argument_exception", "request [%s] contains unrecognized parameters: [%s]", r.URL.Path, strings.Join(unknown, "], ["))
+}
+
+// readBody returns the request's JSON body, checked to be one JSON value.
+// An empty body is allowed when optional.
+func readBody(r *http.Request, optional bool) (json.RawMessage, error) {
+	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil, nil
+		}
+		return nil, badRequest("parse_exception", "request body is required")
+	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
@@ -155,6 +318,10 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if v := r.URL.Query().Get("wait_for_status"); v != "" && v != "green" && v != "yellow" && v != "red" {
+		writeErr(w, badRequest("illegal_argument_exception", "unknown cluster health status [%s]", v))
+		return
+	}
 	s.store.mu.Lock()
 	n := len(s.store.indices)
 	s.store.mu.Unlock()
@@ -173,40 +340,77 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request) {
-	t := &template{Name: r.PathValue("name")}
-	if why := validIndexName(t.Name); why != "" {
-		writeError(w, http.StatusBadRequest, "invalid_index_template_exception",
-			fmt.Sprintf("index_template [%s] invalid, cause [%s]", t.Name, why), nil)
-		return
-	}
-	var body struct {
-		Patterns json.RawMessage `json:"index_patterns"`
-		Priority int             `json:"priority"`
-		Template *struct {
-			Settings json.RawMessage `json:"settings"`
-			Mappings mappings        `json:"mappings"`
-		} `json:"template"`
-	}
-	if !readJSON(w, r, &body, false) {
-		return
+// parseTemplate reads a composable index template, strictly.
+func parseTemplate(name string, raw json.RawMessage) (*template, error) {
+	t := &template{Name: name}
+	m, err := (fields{where: "index_template", known: []string{"index_patterns", "template", "priority", "version", "_meta"},
+		elsewhere: []string{"composed_of", "data_stream", "allow_auto_create", "ignore_missing_component_templates", "deprecated"}}).read(raw)
+	if err != nil {
+		return nil, err
 	}
 	// index_patterns is a string or a list of strings, and required.
-	var one string
-	if json.Unmarshal(body.Patterns, &one) == nil && one != "" {
-		t.Patterns = []string{one}
-	} else if json.Unmarshal(body.Patterns, &t.Patterns) != nil || len(t.Patterns) == 0 {
-		writeError(w, http.StatusBadRequest, "action_request_validation_exception",
-			"Validation Failed: 1: index patterns are missing;", nil)
+	switch v := m["index_patterns"]; {
+	case v == nil:
+		return nil, badRequest("action_request_validation_exception", "Validation Failed: 1: index patterns are missing;")
+	case token(v) == "VALUE_STRING":
+		p, _ := str("index_template", "index_patterns", v)
+		t.Patterns = []string{p}
+	case token(v) != "START_ARRAY" || json.Unmarshal(v, &t.Patterns) != nil:
+		return nil, badRequest("x_content_parse_exception", "[index_template] index_patterns doesn't support values of type: %s", token(v))
+	}
+	if len(t.Patterns) == 0 {
+		return nil, badRequest("action_request_validation_exception", "Validation Failed: 1: index patterns are missing;")
+	}
+	if v, ok := m["priority"]; ok {
+		if t.Priority, err = integer("index_template", "priority", v); err != nil {
+			return nil, err
+		}
+		if t.Priority < 0 {
+			return nil, badRequest("action_request_validation_exception", "Validation Failed: 1: index template priority must be >= 0;")
+		}
+	}
+	if v, ok := m["version"]; ok {
+		if _, err = integer("index_template", "version", v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := m["template"]; ok {
+		tm, err := (fields{where: "template", known: []string{"settings", "mappings"}, elsewhere: []string{"aliases", "lifecycle", "data_stream_options"}}).read(v)
+		if err != nil {
+			return nil, err
+		}
+		flat, err := flattenSettings(tm["settings"])
+		if err != nil {
+			return nil, err
+		}
+		if err := checkSettings(flat, false, name); err != nil {
+			return nil, err
+		}
+		t.Template.Settings = tm["settings"]
+		if t.Template.Mappings, err = parseMappings(tm["mappings"]); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if why := validIndexName(name); why != "" {
+		writeErr(w, badRequest("invalid_index_template_exception", "index_template [%s] invalid, cause [%s]", name, why))
 		return
 	}
-	t.Priority = body.Priority
-	if body.Template != nil {
-		t.Template.Settings = body.Template.Settings
-		t.Template.Mappings = body.Template.Mappings
+	body, err := readBody(r, false)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
-	if err := s.store.putTemplate(t); err != nil {
-		writeError(w, http.StatusInternalServerError, "io_exception", err.Error(), nil)
+	t, err := parseTemplate(name, body)
+	if err == nil {
+		err = s.store.putTemplate(t)
+	}
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
@@ -215,7 +419,7 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !s.store.deleteTemplate(name) {
-		writeError(w, http.StatusNotFound, "resource_not_found_exception", "index_template matching ["+name+"] not found", nil)
+		writeErr(w, &esError{status: http.StatusNotFound, typ: "resource_not_found_exception", reason: "index_template matching [" + name + "] not found"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
@@ -223,32 +427,60 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
-	if !checkIndexName(w, name) {
+	if err := checkIndexName(name); err != nil {
+		writeErr(w, err)
 		return
 	}
-	var body struct {
-		Mappings mappings        `json:"mappings"`
-		Settings json.RawMessage `json:"settings"`
-	}
-	if !readJSON(w, r, &body, true) {
+	body, err := readBody(r, true)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	idx, err := s.store.createIndex(name, body.Mappings, body.Settings)
+	var m mappings
+	settings := map[string]any{}
+	if body != nil {
+		b, err := (fields{where: "create index", known: []string{"settings", "mappings"}, elsewhere: []string{"aliases"},
+			unknown: func(key string, _ json.RawMessage) error {
+				return badRequest("parse_exception", "unknown key [%s] for create index", key)
+			}}).read(body)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if settings, err = flattenSettings(b["settings"]); err == nil {
+			err = checkSettings(settings, false, name)
+		}
+		if err == nil {
+			m, err = parseMappings(b["mappings"])
+		}
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	idx, err := s.store.createIndex(name, m, settings)
 	switch {
 	case errors.Is(err, errExists):
-		writeError(w, http.StatusBadRequest, "resource_already_exists_exception",
-			fmt.Sprintf("index [%s/%s] already exists", name, idx.UUID), map[string]any{"index": name, "index_uuid": idx.UUID})
+		writeErr(w, badRequestWith("resource_already_exists_exception", map[string]any{"index": name, "index_uuid": idx.UUID},
+			"index [%s/%s] already exists", name, idx.UUID))
 	case err != nil:
-		writeStoreError(w, err)
+		writeErr(w, err)
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": true, "index": name})
 	}
 }
 
+// badRequestWith is badRequest with more fields in the cause.
+func badRequestWith(typ string, extra map[string]any, format string, a ...any) *esError {
+	e := badRequest(typ, format, a...)
+	e.extra = extra
+	return e
+}
+
 func (s *Server) deleteIndex(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
 	if !s.store.deleteIndex(name) {
-		indexNotFound(w, name)
+		writeErr(w, indexNotFound(name))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
@@ -258,7 +490,7 @@ func (s *Server) getMapping(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
 	m, ok := s.store.mapping(name)
 	if !ok {
-		indexNotFound(w, name)
+		writeErr(w, indexNotFound(name))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{name: map[string]any{"mappings": m}})
@@ -266,64 +498,136 @@ func (s *Server) getMapping(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) putMapping(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
-	var m mappings
-	if !readJSON(w, r, &m, false) {
+	body, err := readBody(r, false)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	if err := s.store.putMapping(name, m); err != nil {
-		if errors.Is(err, errNoIndex) {
-			indexNotFound(w, name)
-			return
-		}
-		writeStoreError(w, err)
+	m, err := parseMappings(body)
+	if err == nil {
+		err = s.fault.check(opWrite, name)
+	}
+	if err == nil {
+		err = s.store.putMapping(name, m)
+	}
+	switch {
+	case errors.Is(err, errNoIndex):
+		writeErr(w, indexNotFound(name))
+	case err != nil:
+		writeErr(w, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	}
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("index")
+	st, ok := s.store.settings(name)
+	if !ok {
+		writeErr(w, indexNotFound(name))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	writeJSON(w, http.StatusOK, map[string]any{name: map[string]any{"settings": st}})
+}
+
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("index")
+	body, err := readBody(r, false)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	// The body is the settings, or {"settings": {...}}.
+	if ms, err := members(body, "settings"); err == nil && len(ms) == 1 && ms[0].key == "settings" {
+		body = ms[0].value
+	}
+	flat, err := flattenSettings(body)
+	if err == nil {
+		err = checkSettings(flat, true, name)
+	}
+	if err == nil {
+		err = s.store.putSettings(name, flat)
+	}
+	switch {
+	case errors.Is(err, errNoIndex):
+		writeErr(w, indexNotFound(name))
+	case err != nil:
+		writeErr(w, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	}
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
 	if !s.store.refreshNow(name) {
-		indexNotFound(w, name)
+		writeErr(w, indexNotFound(name))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}})
 }
 
+// refreshParam reads ?refresh: "", true, false or wait_for (an empty value
+// means true, as in Elasticsearch).
+func refreshParam(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	if !q.Has("refresh") {
+		return "", nil
+	}
+	switch v := q.Get("refresh"); v {
+	case "", "true":
+		return "true", nil
+	case "false", "wait_for":
+		return v, nil
+	default:
+		return "", badRequest("illegal_argument_exception", "Unknown value for refresh: [%s].", v)
+	}
+}
+
 func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 	name, id := r.PathValue("index"), r.PathValue("id")
-	if !checkIndexName(w, name) {
+	if err := checkIndexName(name); err != nil {
+		writeErr(w, err)
 		return
 	}
 	if len(id) > 512 {
-		writeError(w, http.StatusBadRequest, "action_request_validation_exception",
-			"Validation Failed: 1: id ["+id[:32]+"...] is too long, must be no longer than 512 bytes but was: "+fmt.Sprint(len(id))+";", nil)
+		writeErr(w, badRequest("action_request_validation_exception",
+			"Validation Failed: 1: id [%s...] is too long, must be no longer than 512 bytes but was: %d;", id[:32], len(id)))
 		return
 	}
-	refresh := r.URL.Query().Get("refresh")
-	if refresh != "" && refresh != "true" && refresh != "false" && refresh != "wait_for" {
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception",
-			"Unknown value for refresh: ["+refresh+"].", nil)
+	refresh, err := refreshParam(r)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	var source map[string]any
-	if !readJSON(w, r, &source, false) {
+	body, err := readBody(r, false)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	source, err := object("_doc", "document", body)
+	if err != nil {
+		writeErr(w, badRequest("document_parsing_exception", "[1:1] failed to parse: the document must be a JSON object, found [%s]", token(body)))
+		return
+	}
+	if err := s.fault.check(opWrite, name); err != nil {
+		writeErr(w, err)
 		return
 	}
 	c, err := s.store.createDoc(name, id, source)
 	var strict *strictError
 	switch {
 	case errors.Is(err, errExists):
-		writeError(w, http.StatusConflict, "version_conflict_engine_exception",
-			fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id),
-			map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name})
+		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
+			reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id),
+			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}})
 		return
 	case errors.As(err, &strict):
-		writeError(w, http.StatusBadRequest, "strict_dynamic_mapping_exception",
-			fmt.Sprintf("[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field), nil)
+		writeErr(w, badRequest("strict_dynamic_mapping_exception",
+			"[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field))
 		return
 	case err != nil:
-		writeStoreError(w, err)
+		writeErr(w, err)
 		return
 	}
 	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
@@ -341,12 +645,16 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, res)
 }
 
-// afterWrite models a node's indexing time (-write-latency) and carries
-// out ?refresh: true refreshes now, wait_for answers only once search sees
-// the write, at the next refresh. It is false when the client went away.
+// afterWrite models a node's indexing time (-write-latency, and the
+// push-back's write_latency) and carries out ?refresh: true refreshes now,
+// wait_for answers only once search sees the write, at the next refresh.
+// It is false when the client went away.
 func (s *Server) afterWrite(r *http.Request, name string, idx *index, seq int, refresh string) bool {
-	if s.opts.WriteLatency > 0 {
-		time.Sleep(s.opts.WriteLatency)
+	if d := s.opts.WriteLatency + s.fault.writeLatency(); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
 	}
 	switch refresh {
 	case "true":
@@ -359,10 +667,14 @@ func (s *Server) afterWrite(r *http.Request, name string, idx *index, seq int, r
 
 func (s *Server) getDoc(w http.ResponseWriter, r *http.Request) {
 	name, id := r.PathValue("index"), r.PathValue("id")
+	if v := r.URL.Query().Get("realtime"); r.URL.Query().Has("realtime") && v != "true" {
+		writeErr(w, unsupported("a GET with realtime=["+v+"]"))
+		return
+	}
 	d, v, found, err := s.store.getDoc(name, id)
 	switch {
 	case errors.Is(err, errNoIndex):
-		indexNotFound(w, name)
+		writeErr(w, indexNotFound(name))
 	case !found:
 		writeJSON(w, http.StatusNotFound, map[string]any{"_index": name, "_id": id, "found": false})
 	default:
@@ -374,73 +686,23 @@ func (s *Server) getDoc(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) unsupported(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusBadRequest, "illegal_argument_exception",
-		fmt.Sprintf("no handler found for uri [%s] and method [%s] (the %s implements only what tvs calls)", r.URL.Path, r.Method, Honesty), nil)
+	writeErr(w, badRequest("illegal_argument_exception",
+		"no handler found for uri [%s] and method [%s] (the %s implements only what tvs calls)", r.URL.Path, r.Method, Honesty))
 }
 
-// readJSON decodes a request body; an empty body is allowed when optional.
-func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
-	data, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "parse_exception", "request body could not be read: "+err.Error(), nil)
-		return false
+// checkIndexName refuses a name Elasticsearch refuses.
+func checkIndexName(name string) error {
+	if why := validIndexName(name); why != "" {
+		return badRequestWith("invalid_index_name_exception", map[string]any{"index": name, "index_uuid": "_na_"},
+			"Invalid index name [%s], %s", name, why)
 	}
-	if strings.TrimSpace(string(data)) == "" {
-		if optional {
-			return true
-		}
-		writeError(w, http.StatusBadRequest, "parse_exception", "request body is required", nil)
-		return false
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		writeError(w, http.StatusBadRequest, "parse_exception", "failed to parse request body: "+err.Error(), nil)
-		return false
-	}
-	return true
-}
-
-// checkIndexName answers 400 for a name Elasticsearch refuses.
-func checkIndexName(w http.ResponseWriter, name string) bool {
-	why := validIndexName(name)
-	if why != "" {
-		writeError(w, http.StatusBadRequest, "invalid_index_name_exception",
-			fmt.Sprintf("Invalid index name [%s], %s", name, why), map[string]any{"index": name, "index_uuid": "_na_"})
-	}
-	return why == ""
-}
-
-// writeStoreError answers a store failure: a mapping Elasticsearch would
-// refuse is a 400 of its type, anything else a 500.
-func writeStoreError(w http.ResponseWriter, err error) {
-	var me *mappingError
-	if errors.As(err, &me) {
-		writeError(w, http.StatusBadRequest, me.typ, me.reason, nil)
-		return
-	}
-	writeError(w, http.StatusInternalServerError, "io_exception", err.Error(), nil)
-}
-
-func indexNotFound(w http.ResponseWriter, name string) {
-	writeError(w, http.StatusNotFound, "index_not_found_exception", "no such index ["+name+"]",
-		map[string]any{"resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_", "index": name})
-}
-
-// writeError answers in Elasticsearch's error shape:
-// {"error":{"root_cause":[...],"type":...,"reason":...},"status":...}.
-func writeError(w http.ResponseWriter, status int, typ, reason string, extra map[string]any) {
-	cause := map[string]any{"type": typ, "reason": reason}
-	for k, v := range extra {
-		cause[k] = v
-	}
-	top := map[string]any{"root_cause": []any{cause}}
-	for k, v := range cause {
-		top[k] = v
-	}
-	writeJSON(w, status, map[string]any{"error": top, "status": status})
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,14 +37,19 @@ type store struct {
 }
 
 type index struct {
-	Name            string          `json:"name"`
-	UUID            string          `json:"uuid"`
-	Mappings        mappings        `json:"mappings"`
-	RefreshInterval string          `json:"refresh_interval,omitempty"`
-	Settings        json.RawMessage `json:"settings,omitempty"`
+	Name     string   `json:"name"`
+	UUID     string   `json:"uuid"`
+	Mappings mappings `json:"mappings"`
+	// The settings the double implements (settings.go); empty: default.
+	RefreshInterval     string `json:"refresh_interval,omitempty"`
+	SearchIdleAfter     string `json:"search_idle_after,omitempty"`
+	ReadOnlyAllowDelete bool   `json:"read_only_allow_delete,omitempty"`
 
 	interval    time.Duration // < 0: no periodic refresh
+	idleAfter   time.Duration // index.search.idle.after
 	lastRefresh time.Time
+	lastSearch  time.Time     // search idle: no periodic refresh long after it
+	waiting     int           // refresh=wait_for writes waiting: they need a refresh
 	visible     []doc         // what search sees: the documents at the last refresh
 	visibleSeq  int           // the sequence number of that refresh
 	refreshed   chan struct{} // closed and replaced at each refresh
@@ -74,8 +81,12 @@ type template struct {
 	} `json:"template"`
 }
 
-// defaultRefresh is Elasticsearch's default index.refresh_interval.
-const defaultRefresh = time.Second
+// Elasticsearch's defaults of index.refresh_interval and
+// index.search.idle.after.
+const (
+	defaultRefresh    = time.Second
+	defaultSearchIdle = 30 * time.Second
+)
 
 func openStore(dir string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -150,15 +161,38 @@ func (idx *index) init() error {
 	idx.versions = map[string]docVersion{}
 	idx.refreshed = make(chan struct{})
 	idx.lastRefresh = time.Now()
-	idx.interval = defaultRefresh
-	if idx.RefreshInterval != "" {
-		d, err := parseInterval(idx.RefreshInterval)
+	idx.lastSearch = time.Now()
+	return idx.applyTimes()
+}
+
+// applyTimes reads the index's refresh interval and search idle time.
+func (idx *index) applyTimes() error {
+	idx.interval, idx.idleAfter = defaultRefresh, defaultSearchIdle
+	if v := idx.RefreshInterval; v == "-1" {
+		idx.interval = -1
+	} else if v != "" {
+		d, err := parseTimeValue(v)
 		if err != nil {
 			return err
 		}
 		idx.interval = d
 	}
+	if v := idx.SearchIdleAfter; v != "" {
+		d, err := parseTimeValue(v)
+		if err != nil {
+			return err
+		}
+		idx.idleAfter = d
+	}
 	return nil
+}
+
+// searchIdle is whether the index gets no periodic refresh now: its
+// refresh interval is not set explicitly, and no search came for
+// index.search.idle.after ("Search idle" in Elasticsearch's docs). A
+// refresh=wait_for write still gets its refresh.
+func (idx *index) searchIdle(now time.Time) bool {
+	return idx.RefreshInterval == "" && idx.waiting == 0 && now.Sub(idx.lastSearch) >= idx.idleAfter
 }
 
 func (idx *index) add(d doc) {
@@ -192,36 +226,32 @@ var errExists = errors.New("already exists")
 // errNoIndex is returned for an index that does not exist.
 var errNoIndex = errors.New("no such index")
 
-// createIndex creates an index with the given mappings and settings over
-// those of the matching index template, if any, as Elasticsearch does.
-func (s *store) createIndex(name string, m mappings, settings json.RawMessage) (*index, error) {
+// createIndex creates an index with the given mappings and settings (flat,
+// checked) over those of the matching index template, if any, as
+// Elasticsearch does.
+func (s *store) createIndex(name string, m mappings, settings map[string]any) (*index, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.createIndexLocked(name, m, settings)
 }
 
-func (s *store) createIndexLocked(name string, m mappings, settings json.RawMessage) (*index, error) {
+func (s *store) createIndexLocked(name string, m mappings, settings map[string]any) (*index, error) {
 	if idx, ok := s.indices[name]; ok {
 		return idx, errExists
 	}
 	idx := &index{Name: name, UUID: newUUID()}
-	refresh := ""
 	if t := s.templateFor(name); t != nil {
 		idx.Mappings = t.Template.Mappings.clone()
-		refresh = refreshSetting(t.Template.Settings)
+		flat, err := flattenSettings(t.Template.Settings)
+		if err != nil {
+			return nil, err
+		}
+		applySettings(idx, flat)
 	}
 	if err := idx.Mappings.merge(m); err != nil {
 		return nil, err
 	}
-	if r := refreshSetting(settings); r != "" {
-		refresh = r
-	}
-	if refresh != "" {
-		if _, err := parseInterval(refresh); err != nil {
-			return nil, err
-		}
-	}
-	idx.RefreshInterval = refresh
+	applySettings(idx, settings)
 	if err := idx.init(); err != nil {
 		return nil, err
 	}
@@ -249,7 +279,8 @@ func (s *store) saveMeta(idx *index) error {
 }
 
 // templateFor returns the template of the highest priority whose patterns
-// match name, or nil.
+// match name, or nil. Two cannot match at one priority: putTemplate
+// refuses that, as Elasticsearch does.
 func (s *store) templateFor(name string) *template {
 	var best *template
 	for _, t := range s.templates {
@@ -262,6 +293,9 @@ func (s *store) templateFor(name string) *template {
 	return best
 }
 
+// putTemplate stores an index template, unless another one's patterns
+// overlap its own at the same priority: Elasticsearch refuses that, since
+// both could match one new index.
 func (s *store) putTemplate(t *template) error {
 	data, err := json.Marshal(t)
 	if err != nil {
@@ -273,6 +307,9 @@ func (s *store) putTemplate(t *template) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.overlapLocked(t); err != nil {
+		return err
+	}
 	if err := writeFileSync(filepath.Join(dir, t.Name+".json"), data); err != nil {
 		return err
 	}
@@ -304,6 +341,99 @@ func (s *store) deleteIndex(name string) bool {
 	return true
 }
 
+// overlapLocked refuses a template whose patterns overlap those of another
+// template of the same priority. The caller holds the lock.
+func (s *store) overlapLocked(t *template) error {
+	var names []string
+	for _, other := range s.templates {
+		if other.Name == t.Name || other.Priority != t.Priority {
+			continue
+		}
+		for _, p := range t.Patterns {
+			for _, q := range other.Patterns {
+				if globsOverlap(p, q) && !slices.Contains(names, other.Name) {
+					names = append(names, other.Name)
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	var withPatterns []string
+	for _, n := range names {
+		withPatterns = append(withPatterns, fmt.Sprintf("%s => %v", n, s.templates[n].Patterns))
+	}
+	return badRequest("illegal_argument_exception",
+		"index template [%s] has index patterns %v matching patterns from existing templates [%s] with patterns (%s) that have the same priority [%d], multiple index templates may not match during index creation, please use a different priority",
+		t.Name, t.Patterns, strings.Join(names, ","), strings.Join(withPatterns, ","), t.Priority)
+}
+
+// globsOverlap says whether some name matches both wildcard patterns (*
+// only, as index patterns have).
+func globsOverlap(p, q string) bool {
+	memo := map[[2]int]bool{}
+	var f func(i, j int) bool
+	f = func(i, j int) bool {
+		key := [2]int{i, j}
+		if v, ok := memo[key]; ok {
+			return v
+		}
+		var r bool
+		switch {
+		case i == len(p) && j == len(q):
+			r = true
+		case i < len(p) && p[i] == '*':
+			r = f(i+1, j) || (j < len(q) && f(i, j+1))
+		case j < len(q) && q[j] == '*':
+			r = f(i, j+1) || (i < len(p) && f(i+1, j))
+		case i < len(p) && j < len(q) && p[i] == q[j]:
+			r = f(i+1, j+1)
+		}
+		memo[key] = r
+		return r
+	}
+	return f(0, 0)
+}
+
+// putSettings changes an index's dynamic settings (flat, checked). On an
+// index with the flood-stage block only the blocks themselves may change.
+func (s *store) putSettings(name string, flat map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return errNoIndex
+	}
+	if idx.ReadOnlyAllowDelete {
+		for k := range flat {
+			if !strings.HasPrefix(k, "index.blocks.") {
+				return floodStage(name)
+			}
+		}
+	}
+	next := *idx
+	applySettings(&next, flat)
+	if err := next.applyTimes(); err != nil {
+		return err
+	}
+	idx.RefreshInterval, idx.SearchIdleAfter, idx.ReadOnlyAllowDelete = next.RefreshInterval, next.SearchIdleAfter, next.ReadOnlyAllowDelete
+	_ = idx.applyTimes()
+	return s.saveMeta(idx)
+}
+
+// settings returns what GET _settings shows of an index.
+func (s *store) settings(name string) (map[string]any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, ok := s.indices[name]
+	if !ok {
+		return nil, false
+	}
+	return indexSettings(idx), true
+}
+
 // putMapping adds fields to an index's mapping; a field may not change type.
 func (s *store) putMapping(name string, m mappings) error {
 	s.mu.Lock()
@@ -311,6 +441,9 @@ func (s *store) putMapping(name string, m mappings) error {
 	idx, ok := s.indices[name]
 	if !ok {
 		return errNoIndex
+	}
+	if idx.ReadOnlyAllowDelete {
+		return floodStage(name)
 	}
 	next := idx.Mappings.clone()
 	if err := next.merge(m); err != nil {
@@ -340,6 +473,9 @@ func (s *store) createDoc(name, id string, source map[string]any) (created, erro
 			return nil, 0, err
 		}
 		c.index = idx
+		if idx.ReadOnlyAllowDelete {
+			return nil, 0, floodStage(name)
+		}
 		if _, ok := idx.ids[id]; ok {
 			return nil, 0, errExists
 		}
@@ -426,6 +562,9 @@ func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map
 	// Read, as a real-time GET does.
 	s.mu.Lock()
 	idx, err := s.indexLocked(name)
+	if err == nil && idx.ReadOnlyAllowDelete {
+		err = floodStage(name)
+	}
 	if err != nil {
 		s.mu.Unlock()
 		return updated{}, err
@@ -481,8 +620,17 @@ func cloneSource(src map[string]any) map[string]any {
 }
 
 // waitVisible returns once search sees the write with sequence number seq,
-// as refresh=wait_for does, or when done is closed.
+// as refresh=wait_for does, or when done is closed. The next periodic
+// refresh makes it visible, even on a search-idle index.
 func (s *store) waitVisible(idx *index, seq int, done <-chan struct{}) {
+	s.mu.Lock()
+	idx.waiting++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		idx.waiting--
+		s.mu.Unlock()
+	}()
 	for {
 		s.mu.Lock()
 		if idx.visibleSeq >= seq || s.indices[idx.Name] != idx {
@@ -510,12 +658,13 @@ func (s *store) refreshNow(name string) bool {
 	return ok
 }
 
-// refreshDue refreshes every index whose refresh interval has passed.
+// refreshDue refreshes every index whose refresh interval has passed,
+// but those that are search idle.
 func (s *store) refreshDue(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, idx := range s.indices {
-		if idx.interval >= 0 && now.Sub(idx.lastRefresh) >= idx.interval {
+		if idx.interval >= 0 && now.Sub(idx.lastRefresh) >= idx.interval && !idx.searchIdle(now) {
 			idx.refresh(now)
 		}
 	}
@@ -537,15 +686,21 @@ func (s *store) getDoc(name, id string) (doc, docVersion, bool, error) {
 	return idx.docs[i], idx.versions[id], true, nil
 }
 
-// searchable returns a copy of what search sees of an index: the documents
-// of its last refresh, and its mapping.
-func (s *store) searchable(name string) ([]doc, mappings, bool) {
+// searchable returns a copy of what search sees of an index at now: the
+// documents of its last refresh, and its mapping. A search on a search-idle
+// index with writes no refresh has shown waits for a refresh, as
+// Elasticsearch's does, so it sees them.
+func (s *store) searchable(name string, now time.Time) ([]doc, mappings, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	idx, ok := s.indices[name]
 	if !ok {
 		return nil, mappings{}, false
 	}
+	if idx.searchIdle(now) && idx.visibleSeq != idx.seqNo {
+		idx.refresh(now)
+	}
+	idx.lastSearch = now
 	return idx.visible, idx.Mappings.clone(), true // never changed in place: refresh makes a new one
 }
 

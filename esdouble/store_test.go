@@ -3,6 +3,7 @@ package esdouble
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // An update whose document changes between its read and its write is a
@@ -64,7 +65,7 @@ func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	docs, m, _ := s.searchable("stats")
+	docs, m, _ := s.searchable("stats", time.Now())
 	if got, err := sum(docs, "counter", m); err != nil || got != 3 {
 		t.Fatalf("after a restart, sum of counter = %v (%v), want 3", got, err)
 	}

@@ -14,49 +14,43 @@ import (
 // tvsapp's counter, ctx._source.FIELD += params.NAME.
 var incrementScript = regexp.MustCompile(`^\s*ctx\._source\.([A-Za-z_][A-Za-z0-9_]*)\s*\+=\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*;?\s*$`)
 
-type updateRequest struct {
-	Script json.RawMessage `json:"script"`
-	Upsert map[string]any  `json:"upsert"`
-	Doc    json.RawMessage `json:"doc"`
-}
-
-type script struct {
-	Source string         `json:"source"`
-	Lang   string         `json:"lang"`
-	Params map[string]any `json:"params"`
-}
-
 // updateDoc is the update API for a scripted increment: the document is
 // read, the script applied, and the result written only if the document
 // did not change meanwhile (optimistic concurrency); a conflict is tried
 // again up to retry_on_conflict times, then answered 409.
 func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 	name, id := r.PathValue("index"), r.PathValue("id")
-	if !checkIndexName(w, name) {
+	if err := checkIndexName(name); err != nil {
+		writeErr(w, err)
 		return
 	}
 	q := r.URL.Query()
 	retries := 0
-	if v := q.Get("retry_on_conflict"); v != "" {
+	if v := q.Get("retry_on_conflict"); q.Has("retry_on_conflict") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "illegal_argument_exception",
-				"Failed to parse int parameter [retry_on_conflict] with value ["+v+"]", nil)
+			writeErr(w, badRequest("illegal_argument_exception", "Failed to parse int parameter [retry_on_conflict] with value [%s]", v))
 			return
 		}
 		retries = n
 	}
-	var req updateRequest
-	if !readJSON(w, r, &req, false) {
-		return
-	}
-	if len(req.Doc) > 0 {
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", unsupportedError("a partial-document update (doc)").Error(), nil)
-		return
-	}
-	field, amount, err := parseIncrement(req.Script)
+	refresh, err := refreshParam(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", err.Error(), nil)
+		writeErr(w, err)
+		return
+	}
+	body, err := readBody(r, false)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	field, amount, upsert, err := parseUpdate(body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := s.fault.check(opWrite, name); err != nil {
+		writeErr(w, err)
 		return
 	}
 	apply := func(src map[string]any) (map[string]any, error) {
@@ -67,27 +61,27 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 		src[field] = cur + amount
 		return src, nil
 	}
-	u, err := s.store.update(name, id, req.Upsert, apply, retries)
+	u, err := s.store.update(name, id, upsert, apply, retries)
 	var se *scriptError
 	switch {
 	case errors.Is(err, errConflict):
-		writeError(w, http.StatusConflict, "version_conflict_engine_exception",
-			fmt.Sprintf("[%s]: version conflict, the document changed while it was updated (tried %d times)", id, retries+1),
-			map[string]any{"index": name, "shard": "0"})
+		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
+			reason: fmt.Sprintf("[%s]: version conflict, the document changed while it was updated (tried %d times)", id, retries+1),
+			extra:  map[string]any{"index": name, "shard": "0"}})
 		return
 	case errors.Is(err, errMissing):
-		writeError(w, http.StatusNotFound, "document_missing_exception", "["+id+"]: document missing",
-			map[string]any{"index": name, "shard": "0"})
+		writeErr(w, &esError{status: http.StatusNotFound, typ: "document_missing_exception", reason: "[" + id + "]: document missing",
+			extra: map[string]any{"index": name, "shard": "0"}})
 		return
 	case errors.As(err, &se):
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", "failed to execute script",
-			map[string]any{"caused_by": map[string]any{"type": "script_exception", "reason": se.reason}})
+		writeErr(w, badRequestWith("illegal_argument_exception",
+			map[string]any{"caused_by": map[string]any{"type": "script_exception", "reason": se.reason}}, "failed to execute script"))
 		return
 	case err != nil:
-		writeStoreError(w, err)
+		writeErr(w, err)
 		return
 	}
-	if !s.afterWrite(r, name, u.index, u.seq, q.Get("refresh")) {
+	if !s.afterWrite(r, name, u.index, u.seq, refresh) {
 		return
 	}
 	res := map[string]any{
@@ -109,31 +103,60 @@ type scriptError struct{ reason string }
 
 func (e *scriptError) Error() string { return e.reason }
 
-// parseIncrement reads the script of an update: only FIELD += params.NAME,
-// where params.NAME is a number.
-func parseIncrement(raw json.RawMessage) (field string, amount float64, err error) {
-	var sc script
-	var inline string
-	switch {
-	case len(raw) == 0:
-		return "", 0, unsupportedError("an update without a script")
-	case json.Unmarshal(raw, &inline) == nil:
-		sc.Source = inline
-	case json.Unmarshal(raw, &sc) != nil:
-		return "", 0, errors.New("[script] malformed")
+// parseUpdate reads an update body, strictly: a script (only FIELD +=
+// params.NAME, where params.NAME is a number) and an optional upsert.
+func parseUpdate(raw json.RawMessage) (field string, amount float64, upsert map[string]any, err error) {
+	m, err := (fields{where: "UpdateRequest", known: []string{"script", "upsert"},
+		elsewhere: []string{"doc", "doc_as_upsert", "scripted_upsert", "detect_noop", "_source"}}).read(raw)
+	if err != nil {
+		return "", 0, nil, err
 	}
-	if sc.Lang != "" && sc.Lang != "painless" {
-		return "", 0, unsupportedError("script lang [" + sc.Lang + "]")
+	if v, ok := m["upsert"]; ok {
+		if upsert, err = object("UpdateRequest", "upsert", v); err != nil {
+			return "", 0, nil, err
+		}
 	}
-	m := incrementScript.FindStringSubmatch(sc.Source)
-	if m == nil {
-		return "", 0, unsupportedError(fmt.Sprintf("the script [%s] (only ctx._source.FIELD += params.NAME is)", sc.Source))
-	}
-	v, ok := sc.Params[m[2]].(float64)
+	v, ok := m["script"]
 	if !ok {
-		return "", 0, fmt.Errorf("script parameter [%s] is missing or not a number", m[2])
+		return "", 0, nil, badRequest("action_request_validation_exception", "Validation Failed: 1: script or doc is missing;")
 	}
-	return m[1], v, nil
+	var source, lang string
+	var params map[string]any
+	if token(v) == "VALUE_STRING" {
+		source, _ = str("script", "source", v)
+	} else {
+		sm, err := (fields{where: "script", known: []string{"source", "lang", "params"}, elsewhere: []string{"id", "options"}}).read(v)
+		if err != nil {
+			return "", 0, nil, err
+		}
+		if source, err = str("script", "source", sm["source"]); err != nil {
+			return "", 0, nil, err
+		}
+		if l, ok := sm["lang"]; ok {
+			if lang, err = str("script", "lang", l); err != nil {
+				return "", 0, nil, err
+			}
+		}
+		if p, ok := sm["params"]; ok {
+			if params, err = object("script", "params", p); err != nil {
+				return "", 0, nil, err
+			}
+		}
+	}
+	if lang != "" && lang != "painless" {
+		return "", 0, nil, unsupported("script lang [" + lang + "]")
+	}
+	parts := incrementScript.FindStringSubmatch(source)
+	if parts == nil {
+		return "", 0, nil, unsupported(fmt.Sprintf("the script [%s] (only ctx._source.FIELD += params.NAME is)", source))
+	}
+	n, ok := params[parts[2]].(float64)
+	if !ok {
+		return "", 0, nil, badRequestWith("illegal_argument_exception",
+			map[string]any{"caused_by": map[string]any{"type": "script_exception", "reason": "params." + parts[2] + " is missing or not a number"}},
+			"failed to execute script")
+	}
+	return parts[1], n, upsert, nil
 }
 
 // filterSource keeps the fields _source names ("true" or "*" keeps all).

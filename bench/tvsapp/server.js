@@ -17,17 +17,20 @@ if (!port) {
 }
 const elastic = new URL(process.env.ELASTIC_URL || "http://localhost:9200");
 
-// increment POSTs the course's update and resolves to the stored counter,
+// The course's update, as increment.json spells it (tests/contract sends
+// the same request to storage): a scripted increment with an upsert.
+const update = require("./increment.json");
+const updateBody = JSON.stringify(update.body);
+const updatePath = `/${update.index}/_update/${update.id}?${update.query}`;
+
+// increment sends the course's update and resolves to the stored counter,
 // or rejects (version conflict after 8 retries, storage down, ...).
 function increment() {
-  const body = JSON.stringify({
-    script: { source: "ctx._source.counter += params.count", lang: "painless", params: { count: 1 } },
-    upsert: { counter: 1 },
-  });
+  const body = updateBody;
   return new Promise((resolve, reject) => {
     const req = http.request({
-      hostname: elastic.hostname, port: elastic.port || 9200, method: "POST",
-      path: "/stats/_update/1?retry_on_conflict=8&_source=counter",
+      hostname: elastic.hostname, port: elastic.port || 9200, method: update.method,
+      path: updatePath,
       headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
       timeout: 5000,
     }, (res) => {

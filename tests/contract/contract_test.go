@@ -102,12 +102,24 @@ type response struct {
 
 func call(t *testing.T, method, url, body string) response {
 	t.Helper()
+	h := map[string]string{}
+	if body != "" {
+		h["Content-Type"] = "application/json"
+	}
+	return callWith(t, method, url, body, h)
+}
+
+// callWith sends a request with the given headers (an empty value: none).
+func callWith(t *testing.T, method, url, body string, headers map[string]string) response {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	res, err := client.Do(req)

@@ -2,11 +2,16 @@
 // (package tvs/esdouble) for the offline stack, on :9200 with its data
 // in the esdata volume, as the real image would.
 //
-//	esdouble [-addr :9200] [-data DIR] [-write-latency 2ms]
+//	esdouble [-addr :9200] [-data DIR] [-write-latency 2ms] [-fault JSON]
 //
 // -write-latency (also ESDOUBLE_WRITE_LATENCY) adds that much to every
 // acknowledged write, to model a real node's indexing and fsync; off by
-// default.
+// default. -fault (also ESDOUBLE_FAULT) makes it push back from the start,
+// as a busy node does, for tests and demos: '{"writes": "rejected"}' answers
+// every write 429 es_rejected_execution_exception; the replies, share, for
+// and write_latency are in package esdouble (fault.go), and PUT/DELETE
+// /_tvs_double/fault change it while it runs. Not part of Elasticsearch's
+// API; off by default.
 //
 // Its image has no shell and no curl, so the same binary, when invoked under
 // the name "curl", answers compose.yaml's storage healthcheck
@@ -49,6 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	addr := fs.String("addr", ":9200", "address to listen on")
 	data := fs.String("data", "/usr/share/elasticsearch/data", "data directory")
 	latency := fs.Duration("write-latency", 0, "added to every acknowledged write, e.g. 2ms (default none)")
+	faultSpec := fs.String("fault", os.Getenv("ESDOUBLE_FAULT"), `push-back from the start, e.g. '{"writes": "rejected", "for": "30s"}' (tests and demos only; default none)`)
 	if v := os.Getenv("ESDOUBLE_WRITE_LATENCY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -59,14 +65,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var fault esdouble.Fault
+	if *faultSpec != "" {
+		f, err := esdouble.ParseFault([]byte(*faultSpec))
+		if err != nil {
+			return fmt.Errorf("invalid -fault %q: %v", *faultSpec, err)
+		}
+		fault = f
+	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("double", esdouble.Honesty)
-	srv, err := esdouble.New(*data, esdouble.Options{WriteLatency: *latency})
+	srv, err := esdouble.New(*data, esdouble.Options{WriteLatency: *latency, Fault: fault})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data, "write_latency", latency.String())
+	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data, "write_latency", latency.String(), "fault", *faultSpec)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
 	select {

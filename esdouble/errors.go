@@ -1,0 +1,90 @@
+package esdouble
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// esError is an answer Elasticsearch gives in its error shape:
+// {"error":{"root_cause":[...],"type":...,"reason":...},"status":...}.
+type esError struct {
+	status int
+	typ    string
+	reason string
+	extra  map[string]any // more fields of the cause: index, bytes_wanted, ...
+	// shard is set for a failure a shard met while searching: Elasticsearch
+	// wraps it in search_phase_execution_exception ("all shards failed").
+	shard bool
+}
+
+func (e *esError) Error() string { return e.typ + ": " + e.reason }
+
+// badRequest is a 400 of Elasticsearch's type typ.
+func badRequest(typ, format string, a ...any) *esError {
+	return &esError{status: http.StatusBadRequest, typ: typ, reason: fmt.Sprintf(format, a...)}
+}
+
+// unsupported names what Elasticsearch takes and the double does not
+// implement: a 400, so that nothing passes that the double cannot check.
+func unsupported(what string) *esError {
+	return badRequest("illegal_argument_exception", "%s is not implemented by the %s", what, Honesty)
+}
+
+// shardFailure is a 400 a search meets on its shard, such as an
+// aggregation on a text field.
+func shardFailure(typ, format string, a ...any) *esError {
+	e := badRequest(typ, format, a...)
+	e.shard = true
+	return e
+}
+
+// writeErr answers err: an *esError in Elasticsearch's shape, anything else
+// (a disk that failed) as a 500.
+func writeErr(w http.ResponseWriter, err error) {
+	var e *esError
+	if !errors.As(err, &e) {
+		writeError(w, http.StatusInternalServerError, "io_exception", err.Error(), nil)
+		return
+	}
+	if e.shard {
+		cause := map[string]any{"type": e.typ, "reason": e.reason}
+		writeJSON(w, e.status, map[string]any{
+			"error": map[string]any{
+				"root_cause": []any{cause},
+				"type":       "search_phase_execution_exception",
+				"reason":     "all shards failed",
+				"phase":      "query",
+				"grouped":    true,
+				"caused_by":  cause,
+			},
+			"status": e.status,
+		})
+		return
+	}
+	writeError(w, e.status, e.typ, e.reason, e.extra)
+}
+
+// writeError answers in Elasticsearch's error shape.
+func writeError(w http.ResponseWriter, status int, typ, reason string, extra map[string]any) {
+	cause := map[string]any{"type": typ, "reason": reason}
+	for k, v := range extra {
+		cause[k] = v
+	}
+	top := map[string]any{"root_cause": []any{cause}}
+	for k, v := range cause {
+		top[k] = v
+	}
+	writeJSON(w, status, map[string]any{"error": top, "status": status})
+}
+
+// writeSimpleError answers as Elasticsearch's HTTP layer does for a request
+// it refuses before any API sees it: {"error": "...", "status": ...}.
+func writeSimpleError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": msg, "status": status})
+}
+
+func indexNotFound(name string) *esError {
+	return &esError{status: http.StatusNotFound, typ: "index_not_found_exception", reason: "no such index [" + name + "]",
+		extra: map[string]any{"resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_", "index": name}}
+}

@@ -1,0 +1,188 @@
+package esdouble
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// errType is the error type of an answer, and its reason.
+func errType(body map[string]any) (string, string) {
+	e, _ := body["error"].(map[string]any)
+	typ, _ := e["type"].(string)
+	reason, _ := e["reason"].(string)
+	return typ, reason
+}
+
+// Each push-back reply answers as a busy or full node does: writes with
+// 429 of three kinds or 503, searches with 503; and DELETE ends it.
+func TestPushBackReplies(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	call(t, http.MethodPut, url+"/v", `{"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	cases := []struct {
+		fault, method, path string
+		status              int
+		typ                 string
+	}{
+		{`{"writes":"rejected"}`, http.MethodPut, "/v/_create/a", 429, "es_rejected_execution_exception"},
+		{`{"writes":"circuit_breaking"}`, http.MethodPut, "/v/_create/a", 429, "circuit_breaking_exception"},
+		{`{"writes":"flood_stage"}`, http.MethodPut, "/v/_create/a", 429, "cluster_block_exception"},
+		{`{"writes":"unavailable"}`, http.MethodPut, "/v/_create/a", 503, "unavailable_shards_exception"},
+		{`{"writes":"rejected"}`, http.MethodPost, "/v/_update/a", 429, "es_rejected_execution_exception"},
+		{`{"writes":"flood_stage"}`, http.MethodPut, "/v/_mapping", 429, "cluster_block_exception"},
+		{`{"searches":"unavailable"}`, http.MethodPost, "/v/_search", 503, "search_phase_execution_exception"},
+		{`{"searches":"circuit_breaking"}`, http.MethodPost, "/v/_search", 429, "circuit_breaking_exception"},
+	}
+	bodies := map[string]string{
+		"/v/_create/a": `{"n":1}`,
+		"/v/_update/a": `{"script":{"source":"ctx._source.n += params.d","params":{"d":1}},"upsert":{"n":1}}`,
+		"/v/_mapping":  `{"properties":{"m":{"type":"long"}}}`,
+		"/v/_search":   `{"size":0}`,
+	}
+	for _, c := range cases {
+		if status, body := call(t, http.MethodPut, url+FaultPath, c.fault); status != 200 {
+			t.Fatalf("PUT %s %s: %d %v", FaultPath, c.fault, status, body)
+		}
+		status, body := call(t, c.method, url+c.path, bodies[c.path])
+		typ, reason := errType(body)
+		if status != c.status || typ != c.typ {
+			t.Errorf("%s, %s %s: %d %s; want %d %s", c.fault, c.method, c.path, status, typ, c.status, c.typ)
+		}
+		if c.typ != "cluster_block_exception" && !strings.Contains(reason, Honesty) {
+			t.Errorf("%s: the reason %q does not say the double injected it", c.fault, reason)
+		}
+	}
+	if status, _ := call(t, http.MethodDelete, url+FaultPath, ""); status != 200 {
+		t.Fatalf("DELETE %s: %d", FaultPath, status)
+	}
+	if status, body := call(t, http.MethodPut, url+"/v/_create/a", `{"n":1}`); status != 201 {
+		t.Fatalf("a write once the push-back is cleared: %d %v", status, body)
+	}
+}
+
+// A push-back may be for a while, and for a share of requests.
+func TestPushBackForAWhileAndForAShare(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	call(t, http.MethodPut, url+"/v", `{"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	call(t, http.MethodPut, url+FaultPath, `{"writes":"rejected","for":"300ms"}`)
+	if status, _ := call(t, http.MethodPut, url+"/v/_create/a", `{"n":1}`); status != 429 {
+		t.Fatalf("during the push-back: %d, want 429", status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _ := call(t, http.MethodPut, url+"/v/_create/a", `{"n":1}`)
+		if status == 201 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a push-back for 300ms still answers %d after 5 s", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	call(t, http.MethodPut, url+FaultPath, `{"writes":"rejected","share":0.5}`)
+	refused := 0
+	const n = 400
+	for i := range n {
+		if status, _ := call(t, http.MethodPut, fmt.Sprintf("%s/v/_create/s%d", url, i), `{"n":1}`); status == 429 {
+			refused++
+		}
+	}
+	t.Logf("share 0.5: %d of %d writes refused", refused, n)
+	if refused < n*3/10 || refused > n*7/10 {
+		t.Fatalf("share 0.5 refused %d of %d writes", refused, n)
+	}
+}
+
+// write_latency makes every acknowledged write slow.
+func TestPushBackSlowWrites(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	call(t, http.MethodPut, url+FaultPath, `{"write_latency":"300ms"}`)
+	start := time.Now()
+	if status, _ := call(t, http.MethodPut, url+"/v/_create/a", `{"n":1}`); status != 201 {
+		t.Fatalf("slow write: %d", status)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Fatalf("a write with write_latency 300ms took %s", took)
+	}
+}
+
+// A push-back order is parsed as strictly as any body.
+func TestPushBackOrdersAreStrict(t *testing.T) {
+	for _, bad := range []string{`{"writes":"rejectd"}`, `{"write":"rejected"}`, `{"share":2}`, `{"for":10}`, `{"writes":`} {
+		if _, err := ParseFault([]byte(bad)); err == nil {
+			t.Errorf("ParseFault(%s) accepted it", bad)
+		}
+	}
+	f, err := ParseFault([]byte(`{"writes":"rejected","for":"10s","share":0.25,"write_latency":"2s"}`))
+	if err != nil || f.Writes != "rejected" || time.Duration(f.For) != 10*time.Second || f.Share != 0.25 || time.Duration(f.WriteLatency) != 2*time.Second {
+		t.Fatalf("ParseFault: %+v, %v", f, err)
+	}
+}
+
+// A search-idle index gets no periodic refresh (a write stays invisible
+// well past its refresh interval), and the next search refreshes it first.
+func TestSearchIdleSkipsPeriodicRefreshes(t *testing.T) {
+	d, url := serve(t, t.TempDir())
+	call(t, http.MethodPut, url+"/v", `{"settings":{"index.search.idle.after":"100ms"},"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	time.Sleep(200 * time.Millisecond) // no search: idle
+	call(t, http.MethodPut, url+"/v/_create/a", `{"n":1}`)
+	time.Sleep(1500 * time.Millisecond) // past the 1 s refresh interval
+	d.store.mu.Lock()
+	idx := d.store.indices["v"]
+	visible, stored := idx.visibleSeq, idx.seqNo
+	d.store.mu.Unlock()
+	if visible == stored {
+		t.Fatalf("a search-idle index was refreshed in the background (visible seq %d)", visible)
+	}
+	_, body := call(t, http.MethodPost, url+"/v/_search", `{"size":0}`)
+	if hits := body["hits"].(map[string]any)["total"].(map[string]any)["value"]; hits != 1.0 {
+		t.Fatalf("the first search on a search-idle index sees %v hits, want 1", hits)
+	}
+	// An explicit refresh_interval turns search idle off.
+	call(t, http.MethodPut, url+"/w", `{"settings":{"index.search.idle.after":"100ms","index.refresh_interval":"100ms"}}`)
+	time.Sleep(200 * time.Millisecond)
+	call(t, http.MethodPut, url+"/w/_create/a", `{"n":1}`)
+	deadline := time.Now().Add(3 * time.Second)
+	for d.Documents("w") == 0 || !visibleAll(d, "w") {
+		if time.Now().After(deadline) {
+			t.Fatal("an index with an explicit refresh_interval was not refreshed in the background")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func visibleAll(d *Server, name string) bool {
+	d.store.mu.Lock()
+	defer d.store.mu.Unlock()
+	idx := d.store.indices[name]
+	return idx.visibleSeq == idx.seqNo
+}
+
+// A body needs a JSON content type, as on a real node.
+func TestContentTypes(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	for ct, want := range map[string]int{
+		"application/json": 201, "application/json; charset=UTF-8": 201,
+		"application/vnd.elasticsearch+json;compatible-with=8": 201,
+		"text/plain": 406, "": 406, "application/xml": 406, "application/vnd.elasticsearch+json": 406,
+	} {
+		req, _ := http.NewRequest(http.MethodPut, url+"/ct/_create/"+fmt.Sprint(len(ct)), strings.NewReader(`{"n":1}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		if strings.Contains(ct, "compatible-with") {
+			req.Header.Set("Accept", ct)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("Content-Type %q: %d, want %d", ct, res.StatusCode, want)
+		}
+	}
+}

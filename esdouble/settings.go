@@ -1,0 +1,208 @@
+package esdouble
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Index settings, in any of the forms Elasticsearch takes them
+// ({"refresh_interval": ...}, {"index": {"refresh_interval": ...}},
+// {"index.refresh_interval": ...}), are flattened to full keys
+// (index.refresh_interval) and checked: an unknown setting is a 400, as it
+// is on a real node.
+
+// setting describes one index setting the double knows.
+type setting struct {
+	dynamic bool                // may change on an open index
+	check   func(v any) error   // nil: any value
+	apply   func(*index, any)   // sets it on an index (a nil value: the default)
+	read    func(*index) string // its value for GET _settings, or "" when unset
+}
+
+// settingsKnown are the index settings the double implements.
+var settingsKnown = map[string]setting{
+	"index.number_of_shards":   {check: positiveInt(1)},
+	"index.number_of_replicas": {dynamic: true, check: positiveInt(0)},
+	"index.refresh_interval": {dynamic: true, check: timeValue(true),
+		apply: func(idx *index, v any) { idx.RefreshInterval = settingString(v) },
+		read:  func(idx *index) string { return idx.RefreshInterval }},
+	"index.search.idle.after": {dynamic: true, check: timeValue(false),
+		apply: func(idx *index, v any) { idx.SearchIdleAfter = settingString(v) },
+		read:  func(idx *index) string { return idx.SearchIdleAfter }},
+	// What the disk's flood-stage watermark sets on every index of a node
+	// (and what an operator may set by hand): writes and mapping changes
+	// are refused with 429 until it is lifted.
+	"index.blocks.read_only_allow_delete": {dynamic: true, check: boolSetting,
+		apply: func(idx *index, v any) { idx.ReadOnlyAllowDelete = settingString(v) == "true" },
+		read: func(idx *index) string {
+			if idx.ReadOnlyAllowDelete {
+				return "true"
+			}
+			return ""
+		}},
+}
+
+// settingsElsewhere are settings Elasticsearch has that the double does
+// not implement: refused, never ignored.
+var settingsElsewhere = []string{
+	"index.blocks.write", "index.blocks.read_only", "index.blocks.read", "index.blocks.metadata",
+	"index.translog.durability", "index.translog.sync_interval", "index.max_result_window",
+	"index.routing.allocation.include._name", "index.codec", "index.mapping.total_fields.limit",
+	"index.lifecycle.name", "index.hidden", "index.auto_expand_replicas",
+}
+
+// flattenSettings reads a settings object into full keys. Values must be
+// scalars (or null, which resets a setting).
+func flattenSettings(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 {
+		return map[string]any{}, nil
+	}
+	var m map[string]any
+	if token(raw) != "START_OBJECT" || json.Unmarshal(raw, &m) != nil {
+		return nil, badRequest("settings_exception", "Failed to load settings from [%s]", raw)
+	}
+	out := map[string]any{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if inner, ok := v.(map[string]any); ok {
+			for k, x := range inner {
+				walk(prefix+k+".", x)
+			}
+			return
+		}
+		out[strings.TrimSuffix(prefix, ".")] = v
+	}
+	walk("", m)
+	flat := map[string]any{}
+	for k, v := range out {
+		if !strings.HasPrefix(k, "index.") {
+			k = "index." + k
+		}
+		flat[k] = v
+	}
+	return flat, nil
+}
+
+// checkSettings refuses unknown settings and bad values; with update, also
+// settings that cannot change on an open index.
+func checkSettings(flat map[string]any, update bool, name string) error {
+	keys := make([]string, 0, len(flat))
+	for k := range flat {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, ok := settingsKnown[k]
+		switch {
+		case !ok && slices.Contains(settingsElsewhere, k):
+			return unsupported("the index setting [" + k + "]")
+		case !ok:
+			return badRequest("illegal_argument_exception", "unknown setting [%s] please check that any required plugins are installed, or check the breaking changes documentation for removed settings", k)
+		case update && !s.dynamic:
+			return badRequest("illegal_argument_exception", "Can't update non dynamic settings [[%s]] for open indices [[%s]]", k, name)
+		}
+		if v := flat[k]; v != nil && s.check != nil {
+			if err := s.check(v); err != nil {
+				return badRequest("illegal_argument_exception", "failed to parse setting [%s] with value [%v]: %v", k, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// applySettings sets the settings on an index.
+func applySettings(idx *index, flat map[string]any) {
+	for k, v := range flat {
+		if s := settingsKnown[k]; s.apply != nil {
+			s.apply(idx, v)
+		}
+	}
+}
+
+// indexSettings is what GET _settings shows of an index, nested as
+// Elasticsearch shows it.
+func indexSettings(idx *index) map[string]any {
+	index := map[string]any{"uuid": idx.UUID, "provided_name": idx.Name, "number_of_shards": "1", "number_of_replicas": "0"}
+	for k, s := range settingsKnown {
+		if s.read == nil {
+			continue
+		}
+		if v := s.read(idx); v != "" {
+			parts := strings.Split(strings.TrimPrefix(k, "index."), ".")
+			m := index
+			for _, p := range parts[:len(parts)-1] {
+				next, ok := m[p].(map[string]any)
+				if !ok {
+					next = map[string]any{}
+					m[p] = next
+				}
+				m = next
+			}
+			m[parts[len(parts)-1]] = v
+		}
+	}
+	return map[string]any{"index": index}
+}
+
+func settingString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	}
+	return fmt.Sprint(v)
+}
+
+func positiveInt(least int) func(any) error {
+	return func(v any) error {
+		n, err := strconv.Atoi(settingString(v))
+		if err != nil || n < least {
+			return fmt.Errorf("must be an integer of at least %d", least)
+		}
+		return nil
+	}
+}
+
+func boolSetting(v any) error {
+	if s := settingString(v); s != "true" && s != "false" {
+		return fmt.Errorf("only [true] or [false] are allowed")
+	}
+	return nil
+}
+
+func timeValue(minusOne bool) func(any) error {
+	return func(v any) error {
+		s := settingString(v)
+		if minusOne && s == "-1" {
+			return nil
+		}
+		if _, err := parseTimeValue(s); err != nil {
+			return err
+		}
+		return nil
+	}
+}
+
+// parseTimeValue reads an Elasticsearch time value: a number and a unit
+// (ms, s, m, h, d), never a bare number.
+func parseTimeValue(s string) (time.Duration, error) {
+	units := []struct {
+		suffix string
+		d      time.Duration
+	}{{"nanos", time.Nanosecond}, {"micros", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(n, 64)
+			if err == nil && f >= 0 {
+				return time.Duration(f * float64(u.d)), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("failed to parse [%s] as a time value: unit is missing or unrecognized", s)
+}
