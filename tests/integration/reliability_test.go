@@ -213,43 +213,7 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 	webapps := s.containers("webapp")
 
 	const workers = 20
-	var mu sync.Mutex
-	var promised, degraded, retried, failed int64
-	var firstErr string
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := harness.KeepAliveClient()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				p, err := page(c, s.entry)
-				mu.Lock()
-				switch {
-				case err != nil:
-					failed++
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
-				case p.counted:
-					promised++
-				default:
-					degraded++
-				}
-				if err == nil && p.retried {
-					retried++
-				}
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
-	}
+	stop := visitLoad(s.entry, workers)
 
 	for i := range 5 {
 		victim := webapps[i%len(webapps)]
@@ -278,59 +242,27 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 		t.Logf("crash %d: kill -9 of webapp %.12s (pid %d), restarted and healthy after %.1fs", i+1, victim.ID, pid, time.Since(killed).Seconds())
 	}
 	time.Sleep(time.Second)
-	close(done)
-	wg.Wait()
+	v := stop()
 
 	// Search sees the last writes after a refresh: wait until the count
 	// reaches the promised visits and holds still.
-	settled, err := harness.SettledCount(context.Background(), s.entry, before+promised, 30*time.Second)
+	settled, err := harness.SettledCount(context.Background(), s.entry, before+v.promised, 30*time.Second)
 	if err != nil {
 		t.Log(err)
 	}
 	stored := settled - before
-	t.Logf("5 crashes under %d clients: %d answered with a count, %d degraded, %d failed, %d retried on another replica; stored %d (lost %d, beyond the answers %d)",
-		workers, promised, degraded, failed, retried, stored, max(promised-stored, 0), max(stored-promised-degraded, 0))
-	if failed > 0 {
-		t.Errorf("%d requests failed, first: %s", failed, firstErr)
+	t.Logf("5 crashes under %d clients: %s; stored %d (lost %d, beyond the answers %d)",
+		workers, v, stored, max(v.promised-stored, 0), max(stored-v.served(), 0))
+	noneFailed(t, v)
+	if stored < v.promised {
+		t.Errorf("%d visits answered with a count were lost", v.promised-stored)
 	}
-	if stored < promised {
-		t.Errorf("%d visits answered with a count were lost", promised-stored)
+	if stored > v.served()+v.retried {
+		t.Errorf("stored %d, more than the %d pages served plus the %d retried: a visit counted twice", stored, v.served(), v.retried)
 	}
-	if stored > promised+degraded+retried {
-		t.Errorf("stored %d, more than the %d pages served plus the %d retried: a visit counted twice", stored, promised+degraded, retried)
+	if v.promised < 500 {
+		t.Errorf("only %d visits answered: the load did not run", v.promised)
 	}
-	if promised < 500 {
-		t.Errorf("only %d visits answered: the load did not run", promised)
-	}
-}
-
-// pageResult is what one GET / through entry showed.
-type pageResult struct {
-	counted bool // the page showed a count: the visit was stored
-	retried bool // entry tried more than one replica (X-Tvs-Upstream)
-}
-
-// page sends one GET / to entry at base.
-func page(c *http.Client, base string) (pageResult, error) {
-	res, err := c.Get(base + "/")
-	if err != nil {
-		return pageResult{}, err
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		return pageResult{}, err
-	}
-	if res.StatusCode != http.StatusOK {
-		return pageResult{}, fmt.Errorf("GET /: %s", res.Status)
-	}
-	// $upstream_addr lists every replica tried, separated by ", " (and
-	// " : " after the @fresh fallback).
-	up := res.Header.Get("X-Tvs-Upstream")
-	return pageResult{
-		counted: !strings.Contains(string(body), "COUNT: <b>----</b>"),
-		retried: strings.Contains(up, ",") || strings.Contains(up, " : "),
-	}, nil
 }
 
 // A host port already in use makes `up` fail with Docker's own message,
