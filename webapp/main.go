@@ -22,6 +22,7 @@ import (
 	"tvs/webapp/config"
 	"tvs/webapp/elasticsearch"
 	"tvs/webapp/memory"
+	"tvs/webapp/metrics"
 	"tvs/webapp/visits"
 	"tvs/webapp/web"
 )
@@ -84,18 +85,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "storage", store.Describe(), "port", cfg.Port, "addresses", addrs, "version", cfg.Version, "ack_timeout", cfg.AckTimeout.String())
-	recorder, err := visits.Start(store, visits.Options{Host: host, AckTimeout: cfg.AckTimeout, Logger: log})
+	log.Info("starting", "storage", store.Describe(), "port", cfg.Port, "addresses", addrs, "version", cfg.Version,
+		"ack_timeout", cfg.AckTimeout.String(), "log_requests", cfg.LogRequests, "slow_request", cfg.SlowRequest.String())
+	m := metrics.New(cfg.Version)
+	recorder, err := visits.Start(store, visits.Options{Host: host, AckTimeout: cfg.AckTimeout, Logger: log, Observer: m})
 	if err != nil {
 		return err
 	}
+	m.Watch(func() int64 { return recorder.Snapshot().Pending },
+		func() bool { return recorder.Ready(context.Background()) == nil })
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
 	srv := &http.Server{
-		Handler:           web.NewHandler(web.Info{Host: host, Addrs: addrs, Port: cfg.Port, Version: cfg.Version, Started: time.Now()}, recorder, log),
+		Handler: web.NewHandler(web.Info{Host: host, Addrs: addrs, Port: cfg.Port, Version: cfg.Version, Started: time.Now()}, recorder, m,
+			web.Logging{Logger: log, All: cfg.LogRequests == config.LogAll, Slow: cfg.SlowRequest}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,

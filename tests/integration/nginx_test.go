@@ -40,6 +40,7 @@ func TestNginxConfigsAgainstTheirVersions(t *testing.T) {
 			out, code, err := env.RunOnce(ctx, harness.Once{Image: image, User: "101:101", Cmd: []string{"nginx", "-t"}, Files: map[string]string{
 				"/etc/nginx/nginx.conf":  filepath.Join(env.Root, "nginx", conf),
 				"/etc/nginx/common.conf": filepath.Join(env.Root, "nginx", "common.conf"),
+				"/etc/nginx/edge.conf":   filepath.Join(env.Root, "nginx", "edge.conf"),
 			}})
 			if err != nil {
 				t.Fatal(err)

@@ -24,7 +24,22 @@ type Config struct {
 	// Version is the build's version (TVS_VERSION, which the image sets
 	// from its build argument: `git describe`), or "dev".
 	Version string
+	// LogRequests says which requests the webapp logs (TVS_LOG_REQUESTS):
+	// LogProblems (the default: answered 4xx or 5xx, or slower than
+	// SlowRequest) or LogAll. Entry's access log has every request
+	// already; a line per request through Docker's log driver costs a
+	// fifth of the throughput.
+	LogRequests string
+	// SlowRequest is how long a request may take before it is logged
+	// (TVS_SLOW_REQUEST).
+	SlowRequest time.Duration
 }
+
+// The values of TVS_LOG_REQUESTS.
+const (
+	LogProblems = "problems"
+	LogAll      = "all"
+)
 
 // Redacted returns ElasticURL with its password, if any, replaced by xxxxx.
 func (c Config) Redacted() string { return redact(c.ElasticURL) }
@@ -52,7 +67,7 @@ func (e *Error) Error() string {
 
 // Load reads the settings through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
-	cfg := Config{Port: 8000, AckTimeout: time.Second, Version: "dev"}
+	cfg := Config{Port: 8000, AckTimeout: time.Second, Version: "dev", LogRequests: LogProblems, SlowRequest: 2 * time.Second}
 	if v := getenv("TVS_VERSION"); v != "" {
 		cfg.Version = v
 	}
@@ -89,6 +104,22 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, &Error{"TVS_ACK_TIMEOUT", v, "must be a duration from 1ms to 1m, like 1s"}
 		}
 		cfg.AckTimeout = d
+	}
+
+	switch v := getenv("TVS_LOG_REQUESTS"); v {
+	case "":
+	case LogProblems, LogAll:
+		cfg.LogRequests = v
+	default:
+		return Config{}, &Error{"TVS_LOG_REQUESTS", v, "must be problems (4xx, 5xx and slow requests; the default) or all"}
+	}
+
+	if v := getenv("TVS_SLOW_REQUEST"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, &Error{"TVS_SLOW_REQUEST", v, "must be a positive duration, like 2s"}
+		}
+		cfg.SlowRequest = d
 	}
 	return cfg, nil
 }

@@ -20,8 +20,16 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Port != 8000 || cfg.ElasticURL != "" || cfg.AckTimeout != time.Second {
+	if cfg.Port != 8000 || cfg.ElasticURL != "" || cfg.AckTimeout != time.Second ||
+		cfg.LogRequests != LogProblems || cfg.SlowRequest != 2*time.Second {
 		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestRequestLogging(t *testing.T) {
+	cfg, err := Load(env("TVS_LOG_REQUESTS", "all", "TVS_SLOW_REQUEST", "250ms"))
+	if err != nil || cfg.LogRequests != LogAll || cfg.SlowRequest != 250*time.Millisecond {
+		t.Fatalf("TVS_LOG_REQUESTS=all TVS_SLOW_REQUEST=250ms: %+v, %v", cfg, err)
 	}
 }
 
@@ -52,6 +60,9 @@ func TestBadValues(t *testing.T) {
 		{env("ELASTIC_URL", "http://%zz"), "ELASTIC_URL"},
 		{env("TVS_ACK_TIMEOUT", "soon"), "TVS_ACK_TIMEOUT"},
 		{env("TVS_ACK_TIMEOUT", "2h"), "TVS_ACK_TIMEOUT"},
+		{env("TVS_LOG_REQUESTS", "every"), "TVS_LOG_REQUESTS"},
+		{env("TVS_SLOW_REQUEST", "0s"), "TVS_SLOW_REQUEST"},
+		{env("TVS_SLOW_REQUEST", "slow"), "TVS_SLOW_REQUEST"},
 	} {
 		_, err := Load(tc.env)
 		var ce *Error

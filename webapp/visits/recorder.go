@@ -27,7 +27,26 @@ type Options struct {
 	// MaxBatch bounds how many visits one batch holds (default 1000).
 	MaxBatch int64
 	Logger   *slog.Logger
+	// Observer hears each visit answered and each batch stored (metrics);
+	// nil hears nothing.
+	Observer Observer
 }
+
+// Observer hears what a Recorder does, for its metrics. Its methods are
+// called from the visits' and the writer's goroutines: they must be safe
+// for concurrent use, and quick.
+type Observer interface {
+	// Visited: a visit was answered after waiting wait for storage, with
+	// a count (counted) or in degraded form.
+	Visited(wait time.Duration, counted bool)
+	// Stored: storage acknowledged a batch of n visits.
+	Stored(n int64)
+}
+
+type noObserver struct{}
+
+func (noObserver) Visited(time.Duration, bool) {}
+func (noObserver) Stored(int64)                {}
 
 // Recorder counts visits through a Store; see Start.
 //
@@ -42,7 +61,6 @@ type Recorder struct {
 	opts  Options
 	proc  string // this process: batch ids are proc-1, proc-2, ...
 	log   *slog.Logger
-	waits histogram
 
 	wake      chan struct{} // a visit arrived (buffered, 1)
 	closeOnce sync.Once
@@ -85,6 +103,9 @@ func Start(store Store, opts Options) (*Recorder, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	suffix := make([]byte, 6)
 	if _, err := rand.Read(suffix); err != nil {
@@ -131,11 +152,11 @@ func (r *Recorder) Visit(ctx context.Context) Snapshot {
 	if !down {
 		r.waitAcked(ctx, mine)
 	}
-	r.waits.add(time.Since(start))
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	s := r.snapshotLocked()
 	s.Available = r.acked >= mine && r.readOnce
+	r.mu.Unlock()
+	r.opts.Observer.Visited(time.Since(start), s.Available)
 	return s
 }
 
@@ -231,10 +252,6 @@ func (r *Recorder) Stats(ctx context.Context) (Stats, error) {
 	defer r.mu.Unlock()
 	return Stats{Total: t.Total, Hosts: t.Hosts, Pending: r.recorded - r.acked}, nil
 }
-
-// Waits returns how long visits waited in Visit: the bounds of the
-// histogram's buckets, in microseconds, and how many visits fell in each.
-func (r *Recorder) Waits() (boundsMicros []int64, counts []int64) { return r.waits.snapshot() }
 
 // Close stops taking visits into new batches and stores what is pending,
 // trying until ctx is done. What could not be stored is counted in the
@@ -350,6 +367,9 @@ func (r *Recorder) acknowledge(n int64) {
 	r.notifyLocked()
 	pending := r.recorded - r.acked
 	r.mu.Unlock()
+	if n > 0 {
+		r.opts.Observer.Stored(n)
+	}
 	switch {
 	case was == errNotYet:
 		r.log.Info("storage up", "storage", r.store.Describe())

@@ -400,24 +400,53 @@ func TestPrepareRetriesUntilStorageAnswers(t *testing.T) {
 	}
 }
 
-// Waits counts every visit in its histogram.
-func TestWaitsCountsEveryVisit(t *testing.T) {
-	r := start(t, memory.New(), "r1", visits.Options{})
-	defer closeOK(t, r)
+// The observer hears every visit, counted or degraded, with its wait, and
+// every batch stored: the visits it hears stored are the visits storage
+// holds.
+func TestObserverHearsVisitsAndBatches(t *testing.T) {
+	var o countingObserver
+	store := memory.New()
+	r := start(t, store, "r1", visits.Options{Observer: &o})
 	for range 25 {
 		r.Visit(context.Background())
 	}
-	bounds, counts := r.Waits()
-	var n int64
-	for i, c := range counts {
-		n += c
-		if i > 0 && bounds[i] <= bounds[i-1] {
-			t.Fatalf("bounds not increasing at %d: %v", i, bounds)
-		}
+	closeOK(t, r)
+	tot, err := store.Totals(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n != 25 {
-		t.Fatalf("histogram holds %d visits, want 25", n)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.counted+o.degraded != 25 || o.stored != tot.Total || o.stored != 25 || o.batches == 0 {
+		t.Fatalf("observer heard %d counted, %d degraded, %d stored in %d batches; storage holds %d", o.counted, o.degraded, o.stored, o.batches, tot.Total)
 	}
+	if o.waited <= 0 {
+		t.Fatalf("observer heard no wait")
+	}
+}
+
+type countingObserver struct {
+	mu                                 sync.Mutex
+	counted, degraded, stored, batches int64
+	waited                             time.Duration
+}
+
+func (o *countingObserver) Visited(wait time.Duration, counted bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.waited += wait
+	if counted {
+		o.counted++
+	} else {
+		o.degraded++
+	}
+}
+
+func (o *countingObserver) Stored(n int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stored += n
+	o.batches++
 }
 
 // A replica just started has not read the totals yet: its first page still

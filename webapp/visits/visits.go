@@ -26,9 +26,6 @@ type Counter interface {
 	Ready(ctx context.Context) error
 	// Describe names the storage for logs and the page, with no secret in it.
 	Describe() string
-	// Waits is a histogram of how long visits waited for storage: each
-	// bucket's upper bound in microseconds, and its count of visits.
-	Waits() (boundsMicros, counts []int64)
 }
 
 // Store is what a Recorder needs of storage.

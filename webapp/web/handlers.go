@@ -15,20 +15,6 @@ import (
 	"tvs/webapp/visits"
 )
 
-// pageData is everything the page template shows.
-type pageData struct {
-	Host, Port, Addrs, Count, Quote, Storage, Version string
-	Available                                         bool
-	Hosts                                             []hostRow
-}
-
-type hostRow struct {
-	Host    string
-	Visits  int64
-	Percent int
-	Self    bool
-}
-
 type pageBuffer struct{ bytes.Buffer }
 
 // handlePage serves the page. Only a GET counts as a visit.
@@ -44,24 +30,28 @@ func (s *server) handlePage() http.HandlerFunc {
 		} else {
 			snap = s.counter.Snapshot()
 		}
-		data := pageData{
-			Host:      s.info.Host,
-			Port:      port,
-			Addrs:     addrs,
-			Count:     "----",
-			Quote:     s.quotes[rand.IntN(len(s.quotes))],
-			Storage:   s.counter.Describe(),
-			Version:   s.info.Version,
-			Available: snap.Available,
-			Hosts:     s.hostRows(snap.Stats),
+		vals := map[string]string{
+			"host": s.info.Host, "port": port, "addresses": addrs,
+			"count": "----", "unavailable": "",
+			"quote":   s.quotes[rand.IntN(len(s.quotes))],
+			"storage": s.counter.Describe(), "version": s.info.Version,
 		}
+		var err error
 		if snap.Available {
-			data.Count = padCount(snap.Total)
+			vals["count"] = padCount(snap.Total)
+		} else {
+			vals["unavailable"], err = s.page.fragment("unavailable", nil)
+		}
+		if err == nil {
+			vals["hosts"], err = s.hostsTable(snap)
 		}
 		buf := s.bufs.Get().(*pageBuffer)
 		defer s.bufs.Put(buf)
 		buf.Reset()
-		if err := s.page.Execute(buf, data); err != nil {
+		if err == nil {
+			err = s.page.render(&buf.Buffer, "", vals)
+		}
+		if err != nil {
 			s.log.Error("render page", "error", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
@@ -74,14 +64,42 @@ func (s *server) handlePage() http.HandlerFunc {
 	}
 }
 
+// hostsTable is the table of visits per replica, or what stands for it
+// when there is none.
+func (s *server) hostsTable(snap visits.Snapshot) (string, error) {
+	switch {
+	case len(snap.Hosts) == 0 && snap.Available:
+		return s.page.fragment("no-visits", nil)
+	case len(snap.Hosts) == 0:
+		return s.page.fragment("storage-down", nil)
+	}
+	var rows strings.Builder
+	for _, h := range snap.Hosts {
+		percent := 0
+		if snap.Total > 0 {
+			percent = int(h.Visits * 100 / snap.Total)
+		}
+		class := ""
+		if h.Host == s.info.Host {
+			class = "self"
+		}
+		row, err := s.page.fragment("row", map[string]string{
+			"class": class, "host": h.Host, "visits": strconv.FormatInt(h.Visits, 10), "percent": strconv.Itoa(percent)})
+		if err != nil {
+			return "", err
+		}
+		rows.WriteString(row)
+	}
+	return s.page.fragment("table", map[string]string{"rows": rows.String()})
+}
+
 // handleLive serves the live view: a page that polls /api/stats every
 // second (static/live.js) to show each replica's visits and rate. It is
 // not a visit.
 func (s *server) handleLive() http.HandlerFunc {
-	type liveData struct{ Host, Version string }
 	return func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		if err := s.live.Execute(&buf, liveData{s.info.Host, s.info.Version}); err != nil {
+		if err := s.live.render(&buf, "", map[string]string{"host": s.info.Host, "version": s.info.Version}); err != nil {
 			s.log.Error("render live view", "error", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
@@ -99,18 +117,6 @@ func padCount(n int64) string {
 		s = strings.Repeat("0", 4-len(s)) + s
 	}
 	return s
-}
-
-func (s *server) hostRows(st visits.Stats) []hostRow {
-	rows := make([]hostRow, 0, len(st.Hosts))
-	for _, h := range st.Hosts {
-		row := hostRow{Host: h.Host, Visits: h.Visits, Self: h.Host == s.info.Host}
-		if st.Total > 0 {
-			row.Percent = int(h.Visits * 100 / st.Total)
-		}
-		rows = append(rows, row)
-	}
-	return rows
 }
 
 // handleFiles serves the page's embedded CSS and images. Anything that is not
@@ -155,13 +161,6 @@ func (s *server) handleReadyz() http.HandlerFunc {
 }
 
 func (s *server) handleWhoami() http.HandlerFunc {
-	// bucket is one non-empty bucket of the histogram of how long this
-	// replica's visits waited for storage: n visits waited at most le_us µs
-	// (and more than the previous bucket's bound).
-	type bucket struct {
-		LeMicros int64 `json:"le_us"`
-		N        int64 `json:"n"`
-	}
 	type whoami struct {
 		Host          string   `json:"host"`
 		Addresses     []string `json:"addresses"`
@@ -170,27 +169,27 @@ func (s *server) handleWhoami() http.HandlerFunc {
 		Uptime        string   `json:"uptime"`
 		UptimeSeconds float64  `json:"uptime_seconds"`
 		Storage       string   `json:"storage"`
-		AckWait       []bucket `json:"ack_wait"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		up := s.now().Sub(s.info.Started)
-		bounds, counts := s.counter.Waits()
-		waits := []bucket{}
-		for i, n := range counts {
-			if n > 0 {
-				waits = append(waits, bucket{bounds[i], n})
-			}
-		}
 		writeJSON(w, http.StatusOK, whoami{
 			Host: s.info.Host, Addresses: s.info.Addrs, Port: s.info.Port, Version: s.info.Version,
 			Uptime: up.Round(time.Second).String(), UptimeSeconds: up.Seconds(),
-			Storage: s.counter.Describe(), AckWait: waits,
+			Storage: s.counter.Describe(),
 		})
 	}
 }
 
 // handleStats reads the totals from storage now, not from the page's cache.
+// When storage does not answer, it still says how many of this replica's
+// visits are pending: answered in degraded form, not stored yet, and lost
+// if the replica dies before storage returns.
 func (s *server) handleStats() http.HandlerFunc {
+	type unavailable struct {
+		Error   string `json:"error"`
+		Reason  string `json:"reason"`
+		Pending int64  `json:"pending"`
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
@@ -200,13 +199,22 @@ func (s *server) handleStats() http.HandlerFunc {
 			if errors.Is(err, context.Canceled) {
 				status = http.StatusRequestTimeout
 			}
-			writeJSON(w, status, map[string]string{"error": "database unavailable", "reason": err.Error()})
+			writeJSON(w, status, unavailable{"database unavailable", err.Error(), s.counter.Snapshot().Pending})
 			return
 		}
 		if st.Hosts == nil {
 			st.Hosts = []visits.HostCount{}
 		}
 		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// handleMetrics serves this replica's metrics in Prometheus' text format.
+func (s *server) handleMetrics() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		s.metrics.Write(w)
 	}
 }
 
@@ -226,14 +234,9 @@ func jsonError(status int, msg string) http.HandlerFunc {
 
 // htmlError answers a browser's unknown paths and methods with a small page.
 func (s *server) htmlError(status int, msg string) http.HandlerFunc {
-	type errData struct {
-		Status  int
-		Title   string
-		Message string
-	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		_ = s.errPage.Execute(&buf, errData{status, http.StatusText(status), msg})
+		_ = s.errPage.render(&buf, "", map[string]string{"status": strconv.Itoa(status), "title": http.StatusText(status), "message": msg})
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
 		_, _ = w.Write(buf.Bytes())

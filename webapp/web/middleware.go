@@ -3,7 +3,8 @@ package web
 import (
 	"log/slog"
 	"net/http"
-	"time"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // statusRecorder remembers the status a handler wrote, for the request log.
@@ -26,8 +27,10 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// logRequests writes one JSON line per request.
-func (s *server) logRequests(next http.Handler) http.Handler {
+// observe counts every request in the metrics, by route and status, and
+// logs it when it answered 4xx or 5xx, took longer than the slow
+// threshold, or every request is to be logged.
+func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -35,11 +38,25 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		took := s.now().Sub(start)
+		// The route's pattern, not the path: the labels stay a handful.
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		s.metrics.Request(route, rec.status)
+		if !s.logAll && rec.status < 400 && took < s.slow {
+			return
+		}
+		level := slog.LevelInfo
+		if rec.status >= 500 || took >= s.slow {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.String("remote", r.RemoteAddr))
 	})
 }

@@ -24,13 +24,14 @@ func allow(next http.HandlerFunc) http.HandlerFunc {
 // routes is the whole HTTP surface of the webapp.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.logRequests, s.recoverPanics, s.tagReplica)
+	r.Use(s.observe, s.recoverPanics, s.tagReplica)
 
 	get(r, "/", s.handlePage())
 	get(r, "/live", s.handleLive())
 	get(r, "/files/*", s.handleFiles())
 	get(r, "/healthz", s.handleHealthz())
 	get(r, "/readyz", s.handleReadyz())
+	get(r, "/metrics", s.handleMetrics())
 
 	r.Route("/api", func(r chi.Router) {
 		get(r, "/whoami", s.handleWhoami())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"tvs/webapp/memory"
+	"tvs/webapp/metrics"
 	"tvs/webapp/visits"
 	"tvs/webapp/web"
 )
@@ -37,8 +39,13 @@ func startRecorder(t testing.TB, host string) *visits.Recorder {
 
 func newHandler(t testing.TB, host string, c visits.Counter) http.Handler {
 	t.Helper()
+	return newHandlerWith(t, host, c, metrics.New("test"), web.Logging{Logger: slog.New(slog.DiscardHandler)})
+}
+
+func newHandlerWith(t testing.TB, host string, c visits.Counter, m *metrics.Metrics, l web.Logging) http.Handler {
+	t.Helper()
 	info := web.Info{Host: host, Addrs: []string{"172.18.0.5", "172.19.0.3"}, Port: 8000, Version: "test", Started: time.Now().Add(-time.Minute)}
-	return web.NewHandler(info, c, slog.New(slog.DiscardHandler))
+	return web.NewHandler(info, c, m, l)
 }
 
 func get(t testing.TB, h http.Handler, method, target string, header ...string) *httptest.ResponseRecorder {
@@ -139,8 +146,15 @@ func TestDegradedPageWhenStorageIsDown(t *testing.T) {
 	if rec := get(t, h, "GET", "/healthz"); rec.Code != 200 {
 		t.Errorf("healthz depends on storage: %d", rec.Code)
 	}
-	if rec := get(t, h, "GET", "/api/stats"); rec.Code != 503 {
-		t.Errorf("api/stats without storage: %d", rec.Code)
+	// What an operator reads during an outage: this replica's visits
+	// answered without a count and not stored yet, and why.
+	rec = get(t, h, "GET", "/api/stats")
+	var st struct {
+		Error, Reason string
+		Pending       int64
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); rec.Code != 503 || err != nil || st.Pending != 1 || !strings.Contains(st.Reason, "connection refused") {
+		t.Errorf("api/stats without storage: %d %s; want 503 with pending 1 and the reason", rec.Code, rec.Body)
 	}
 }
 
@@ -222,18 +236,11 @@ func TestJSONAPI(t *testing.T) {
 		Version string   `json:"version"`
 		Uptime  float64  `json:"uptime_seconds"`
 		Addrs   []string `json:"addresses"`
-		AckWait []struct {
-			LeMicros int64 `json:"le_us"`
-			N        int64 `json:"n"`
-		} `json:"ack_wait"`
 	}
 	rec := get(t, h, "GET", "/api/whoami")
 	if err := json.Unmarshal(rec.Body.Bytes(), &who); err != nil || who.Host != "h" || who.Port != 8000 || who.Version != "test" || who.Uptime < 59 ||
 		strings.Join(who.Addrs, " ") != "172.18.0.5 172.19.0.3" {
 		t.Errorf("whoami: %s (%v)", rec.Body, err)
-	}
-	if len(who.AckWait) != 1 || who.AckWait[0].N != 1 || who.AckWait[0].LeMicros <= 0 {
-		t.Errorf("whoami's ack_wait after one visit: %+v", who.AckWait)
 	}
 	var st visits.Stats
 	rec = get(t, h, "GET", "/api/stats")
@@ -288,4 +295,91 @@ func TestLiveView(t *testing.T) {
 	if js.Code != 200 || !strings.Contains(js.Header().Get("Content-Type"), "javascript") || !strings.Contains(js.Body.String(), `fetch("/api/stats"`) {
 		t.Fatalf("GET /files/live.js: %d %s", js.Code, js.Header().Get("Content-Type"))
 	}
+}
+
+// /metrics counts the visits (counted and degraded), the visits and
+// batches stored and the requests by route and status, in Prometheus'
+// text format; the visits stored add up to the stored count.
+func TestMetrics(t *testing.T) {
+	m := metrics.New("v9")
+	r, err := visits.Start(memory.New(), visits.Options{Host: "h", Observer: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	m.Watch(func() int64 { return r.Snapshot().Pending }, func() bool { return r.Ready(context.Background()) == nil })
+	h := newHandlerWith(t, "h", r, m, web.Logging{})
+	for range 3 {
+		get(t, h, "GET", "/")
+	}
+	get(t, h, "GET", "/nope")
+	rec := get(t, h, "GET", "/metrics")
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var st visits.Stats
+	if err := json.Unmarshal(get(t, h, "GET", "/api/stats").Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`tvs_visits_total{answer="counted"} 3`,
+		fmt.Sprintf(`tvs_visits_stored_total %d`, st.Total),
+		`tvs_visits_pending 0`,
+		`tvs_storage_up 1`,
+		`tvs_build_info{version="v9"} 1`,
+		`tvs_http_requests_total{route="/",status="200"} 3`,
+		`tvs_http_requests_total{route="unmatched",status="404"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(body)
+	}
+}
+
+// By default a request is logged only when it answered 4xx or 5xx or was
+// slow (entry logs every request); with All, every one.
+func TestRequestLogging(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		l     web.Logging
+		lines int
+	}{
+		{"default", web.Logging{Slow: time.Hour}, 1},
+		{"all", web.Logging{All: true, Slow: time.Hour}, 3},
+		{"slow", web.Logging{Slow: time.Nanosecond}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf syncBuffer
+			tc.l.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+			h := newHandlerWith(t, "h", startRecorder(t, "h"), metrics.New("test"), tc.l)
+			get(t, h, "GET", "/")
+			get(t, h, "GET", "/healthz")
+			get(t, h, "GET", "/nope")
+			if n := strings.Count(buf.String(), `"msg":"request"`); n != tc.lines {
+				t.Errorf("%d request lines, want %d:\n%s", n, tc.lines, buf.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer a logger may write to from handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
