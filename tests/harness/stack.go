@@ -40,17 +40,20 @@ type StackOptions struct {
 	// Vars are variables for compose over offline.env's and the harness's
 	// own (TVS_BIND, TVS_PORT, ES_IMAGE).
 	Vars map[string]string
+	// Profiles are compose profiles to enable (observe: Prometheus).
+	Profiles []string
 }
 
 // Stack is one copy of tvs under a compose project of its own, published on
 // an ephemeral port of the loopback. Up starts and scales it; Down removes
 // it with its volumes.
 type Stack struct {
-	Project string
-	env     *Env
-	dir     string   // the stack's own folder: its override files
-	files   []string // compose.yaml, then the options' files and overrides
-	vars    map[string]string
+	Project  string
+	env      *Env
+	dir      string   // the stack's own folder: its override files
+	files    []string // compose.yaml, then the options' files and overrides
+	vars     map[string]string
+	profiles []string
 
 	mu       sync.Mutex
 	current  *compose.DockerCompose // the object of the last Up
@@ -76,7 +79,7 @@ func ProjectName(kind string) string {
 
 // NewStack describes a stack that does not run yet.
 func (e *Env) NewStack(kind string, opts StackOptions) (*Stack, error) {
-	s := &Stack{Project: ProjectName(kind), env: e, vars: map[string]string{}}
+	s := &Stack{Project: ProjectName(kind), env: e, vars: map[string]string{}, profiles: opts.Profiles}
 	for k, v := range e.Vars {
 		s.vars[k] = v
 	}
@@ -84,6 +87,7 @@ func (e *Env) NewStack(kind string, opts StackOptions) (*Stack, error) {
 	// address but the loopback; the storage Setup chose.
 	s.vars["TVS_BIND"] = "127.0.0.1"
 	s.vars["TVS_PORT"] = "0"
+	s.vars["PROMETHEUS_PORT"] = "0"
 	s.vars["ES_IMAGE"] = e.Storage
 	for k, v := range opts.Vars {
 		s.vars[k] = v
@@ -128,7 +132,7 @@ func (s *Stack) Up(ctx context.Context, replicas int) error {
 		vars[k] = v
 	}
 	files := s.files
-	p, err := Project(ctx, files, vars)
+	p, err := Project(ctx, files, vars, s.profiles...)
 	if err != nil {
 		return err
 	}
@@ -152,7 +156,7 @@ func (s *Stack) Up(ctx context.Context, replicas int) error {
 		files = append(slices.Clone(files), f)
 	}
 
-	dc, err := compose.NewDockerComposeWith(compose.StackIdentifier(s.Project), compose.WithStackFiles(files...))
+	dc, err := compose.NewDockerComposeWith(compose.StackIdentifier(s.Project), compose.WithStackFiles(files...), compose.WithProfiles(s.profiles...))
 	if err != nil {
 		return fmt.Errorf("stack %s: %w", s.Project, err)
 	}

@@ -1,0 +1,153 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"tvs/tests/harness"
+)
+
+// metric reads one metric's value from a replica's /metrics, reached at its
+// frontnet address (entry does not hand /metrics out).
+func metric(t *testing.T, c *harness.Container, name string) float64 {
+	t.Helper()
+	ip, err := c.IP(context.Background(), "frontnet")
+	if err != nil || ip == "" {
+		t.Fatalf("replica %.12s's frontnet address: %q, %v", c.ID, ip, err)
+	}
+	res, err := harness.FreshClient().Get("http://" + ip + ":8000/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, sc.Text())
+			}
+			return f
+		}
+	}
+	t.Fatalf("replica %.12s's /metrics has no %s", c.ID, name)
+	return 0
+}
+
+// The replicas' counters agree with storage: on a quiet stack the visits
+// they say they stored add up to /api/stats' count. Entry answers 404 for
+// /metrics: the metrics are Prometheus', on frontnet.
+func TestMetricsAgreeWithTheStoredCount(t *testing.T) {
+	s := startStack(t, 3)
+	load := harness.Closed(s.entry+"/", 10, 20*time.Second, 600)
+	if len(load.Failed) > 0 || load.OK() != 600 {
+		t.Fatalf("load: %d answered, %d failed", load.OK(), len(load.Failed))
+	}
+	count, err := harness.SettledCount(context.Background(), s.entry, 600, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored, counted float64
+	var per []string
+	for _, c := range s.containers("webapp") {
+		n := metric(t, c, "tvs_visits_stored_total")
+		stored += n
+		counted += metric(t, c, `tvs_visits_total{answer="counted"}`)
+		per = append(per, fmt.Sprintf("%.0f", n))
+	}
+	t.Logf("600 visits: stored count %d; tvs_visits_stored_total per replica %v, sum %.0f; counted %.0f", count, per, stored, counted)
+	if int64(stored) != count || int64(counted) != count {
+		t.Errorf("the replicas say they stored %.0f and counted %.0f visits; storage holds %d", stored, counted, count)
+	}
+	res, err := harness.FreshClient().Get(s.entry + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics through entry: %s, want 404", res.Status)
+	}
+}
+
+// targets asks Prometheus for its active webapp targets: address -> health.
+func targets(t *testing.T, prom string) map[string]string {
+	t.Helper()
+	res, err := harness.FreshClient().Get(prom + "/api/v1/targets?state=active")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Data struct {
+			ActiveTargets []struct {
+				Labels struct{ Job, Instance string }
+				Health string
+			}
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, tg := range body.Data.ActiveTargets {
+		if tg.Labels.Job == "webapp" {
+			out[tg.Labels.Instance] = tg.Health
+		}
+	}
+	return out
+}
+
+// waitTargets polls Prometheus until it has exactly n webapp targets, all
+// up, and returns how long that took.
+func waitTargets(t *testing.T, prom string, n int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last map[string]string
+	for time.Since(start) < within {
+		last = targets(t, prom)
+		up := 0
+		for _, h := range last {
+			if h == "up" {
+				up++
+			}
+		}
+		if len(last) == n && up == n {
+			return time.Since(start)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("Prometheus did not list %d webapp targets up within %s: %v", n, within, last)
+	return 0
+}
+
+// Prometheus (the observe profile) finds the replicas as nginx does,
+// through Docker's DNS: as the stack scales 3 -> 5 -> 2, its targets
+// follow, each change within its DNS refresh plus a scrape (5 s + 5 s in
+// prometheus/prometheus.yml) and a margin.
+func TestPrometheusFindsTheReplicasByDNS(t *testing.T) {
+	s := newStack(t, harness.StackOptions{
+		Files:    []string{filepath.Join(env.Root, "compose.override.yaml")},
+		Profiles: []string{"observe"},
+	})
+	s.up(3)
+	prom, err := s.PublishedURL(context.Background(), "prometheus", 9090)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refreshAndScrape = 10 * time.Second
+	took := waitTargets(t, prom, 3, 30*time.Second)
+	t.Logf("Prometheus at %s: 3 webapp targets up %.1fs after the stack was healthy", prom, took.Seconds())
+	for _, n := range []int{5, 2} {
+		s.up(n)
+		took := waitTargets(t, prom, n, refreshAndScrape+5*time.Second)
+		t.Logf("scaled to %d: Prometheus lists %d webapp targets up %.1fs later", n, n, took.Seconds())
+	}
+}
