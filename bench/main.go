@@ -50,17 +50,39 @@ type results struct {
 	EntryP50msc50 float64 `json:"entry_p50_ms_c50"`
 	EntryP99msc50 float64 `json:"entry_p99_ms_c50"`
 
-	ProxyCeilingRPS     float64 `json:"proxy_ceiling_rps"`
-	StaticCeilingRPS    float64 `json:"static_ceiling_rps"`
-	RatioToProxyCeiling float64 `json:"ratio_to_proxy_ceiling"`
+	// Each concurrency has its own ceilings: entry answering by itself
+	// (static), and entry in front of a handler that does nothing (proxy).
+	ProxyCeilingRPS        float64 `json:"proxy_ceiling_rps"`
+	ProxyCeilingRPSc50     float64 `json:"proxy_ceiling_rps_c50"`
+	StaticCeilingRPS       float64 `json:"static_ceiling_rps"`
+	RatioToProxyCeiling    float64 `json:"ratio_to_proxy_ceiling"`
+	RatioToProxyCeilingC50 float64 `json:"ratio_to_proxy_ceiling_c50"`
+
+	// The same stack counting in each replica's memory (no ELASTIC_URL):
+	// what counting durably, in storage, costs.
+	MemoryRPS               float64 `json:"memory_rps"`
+	MemoryRPSc50            float64 `json:"memory_rps_c50"`
+	RatioDurableToMemory    float64 `json:"ratio_durable_to_memory"`
+	RatioDurableToMemoryC50 float64 `json:"ratio_durable_to_memory_c50"`
+
+	// The same stack with every request logged by the webapp
+	// (TVS_LOG_REQUESTS=all), at 10 connections, over the default.
+	LogAllRPS            float64 `json:"log_all_rps"`
+	RatioLogAllToDefault float64 `json:"ratio_log_all_to_default"`
+
+	// How many visits one storage write carried, from the replicas'
+	// counters (tvs_visits_stored_total over tvs_batches_stored_total).
+	VisitsPerWrite    float64 `json:"visits_per_write"`
+	VisitsPerWriteC50 float64 `json:"visits_per_write_c50"`
 
 	ImageBytes int64 `json:"image_bytes"`
 	RSSIdleKB  int64 `json:"rss_idle_kb"` // the largest replica's
 	RSSLoadKB  int64 `json:"rss_load_kb"` // the largest replica's, right after the loads
 
 	// How long a visit waited for storage to acknowledge it (the group
-	// commit), from the replicas' histograms: p50 and p99 of the visits
-	// of each load, each an upper bound within 19 %.
+	// commit), from the replicas' histograms (tvs_storage_wait_seconds):
+	// p50 and p99 of the visits of each load, each an upper bound within
+	// 19 %.
 	AckWaitP50ms    float64 `json:"ack_wait_p50_ms"`
 	AckWaitP99ms    float64 `json:"ack_wait_p99_ms"`
 	AckWaitP50msc50 float64 `json:"ack_wait_p50_ms_c50"`
@@ -181,21 +203,34 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	progress("static ceiling: nginx answering by itself, 10 connections, %s", d)
 	static := harness.Closed(base+"/nginx-health", 10, d, maxRequests)
 	r.StaticCeilingRPS = static.RPS()
-	progress("proxy ceiling: entry to a handler that does nothing (/healthz), 10 connections, %s", d)
+	progress("proxy ceiling: entry to a handler that does nothing (/healthz), 10 and 50 connections, %s each", d)
 	proxy := harness.Closed(base+"/healthz", 10, d, maxRequests)
 	r.ProxyCeilingRPS = proxy.RPS()
-	waits0 := ackWaits(base, 3)
+	r.ProxyCeilingRPSc50 = harness.Closed(base+"/healthz", 50, d, maxRequests).RPS()
+	m0, err := scrape(ctx, st)
+	if err != nil {
+		return err
+	}
 	progress("entry: GET / with counting, 10 connections, %s", d)
 	c10 := harness.Closed(base+"/", 10, d, maxRequests)
 	r.EntryRPS, r.EntryP50ms, r.EntryP99ms = c10.RPS(), c10.Percentile(50), c10.Percentile(99)
-	waits10 := ackWaits(base, 3)
+	m10, err := scrape(ctx, st)
+	if err != nil {
+		return err
+	}
 	progress("entry: GET / with counting, 50 connections, %s", d)
 	c50 := harness.Closed(base+"/", 50, d, maxRequests)
 	r.EntryRPSc50, r.EntryP50msc50, r.EntryP99msc50 = c50.RPS(), c50.Percentile(50), c50.Percentile(99)
-	waits50 := ackWaits(base, 3)
-	r.AckWaitP50ms, r.AckWaitP99ms = waits10.minus(waits0).quantileMs(0.50), waits10.minus(waits0).quantileMs(0.99)
-	r.AckWaitP50msc50, r.AckWaitP99msc50 = waits50.minus(waits10).quantileMs(0.50), waits50.minus(waits10).quantileMs(0.99)
+	m50, err := scrape(ctx, st)
+	if err != nil {
+		return err
+	}
+	during10, during50 := m10.since(m0), m50.since(m10)
+	r.AckWaitP50ms, r.AckWaitP99ms = during10.waitQuantileMs(0.50), during10.waitQuantileMs(0.99)
+	r.AckWaitP50msc50, r.AckWaitP99msc50 = during50.waitQuantileMs(0.50), during50.waitQuantileMs(0.99)
+	r.VisitsPerWrite, r.VisitsPerWriteC50 = during10.visitsPerWrite(), during50.visitsPerWrite()
 	r.RatioToProxyCeiling = r.EntryRPS / r.ProxyCeilingRPS
+	r.RatioToProxyCeilingC50 = r.EntryRPSc50 / r.ProxyCeilingRPSc50
 	r.RSSLoadKB = maxRSS(ctx, st, "webapp")
 	r.RequestsPerReplica = map[string]int{}
 	for _, l := range []*harness.Result{c10, c50} {
@@ -241,6 +276,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	progress("the same stack counting in memory (ELASTIC_URL empty): GET /, 10 and 50 connections, %s each", d)
+	mem10, mem50, err := variant(ctx, env, opts, "services:\n  webapp:\n    environment:\n      ELASTIC_URL: \"\"\n", d, 50)
+	if err != nil {
+		return err
+	}
+	r.MemoryRPS, r.MemoryRPSc50 = mem10.RPS(), mem50.RPS()
+	r.RatioDurableToMemory, r.RatioDurableToMemoryC50 = r.EntryRPS/r.MemoryRPS, r.EntryRPSc50/r.MemoryRPSc50
+	progress("the same stack with every request logged (TVS_LOG_REQUESTS=all): GET /, 10 connections, %s", d)
+	log10, _, err := variant(ctx, env, opts, "services:\n  webapp:\n    environment:\n      TVS_LOG_REQUESTS: all\n", d, 0)
+	if err != nil {
+		return err
+	}
+	r.LogAllRPS = log10.RPS()
+	r.RatioLogAllToDefault = r.LogAllRPS / r.EntryRPS
+
 	_, t50, err := benchTvsapp(ctx, env, d, &r, progress)
 	if err != nil {
 		return err
@@ -261,6 +311,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	progress("wrote bench/results.json and bench/chart.svg")
 	return nil
+}
+
+// variant brings up tvs with 3 replicas and override over the run's own
+// files, measures GET / at 10 connections (and at c50 unless 0), and
+// removes it.
+func variant(ctx context.Context, env *harness.Env, opts harness.StackOptions, override string, d time.Duration, c50 int) (r10, r50 *harness.Result, err error) {
+	opts.Overrides = append(append([]string{}, opts.Overrides...), override)
+	st, err := env.NewStack("bench", opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer st.Down(context.Background())
+	if err := st.Up(ctx, 3); err != nil {
+		return nil, nil, err
+	}
+	base, err := st.EntryURL(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	r10 = harness.Closed(base+"/", 10, d, maxRequests)
+	if c50 > 0 {
+		r50 = harness.Closed(base+"/", c50, d, maxRequests)
+	}
+	return r10, r50, nil
 }
 
 // benchTvsapp measures the course's tvsapp, rebuilt: 3 replicas behind the
@@ -355,10 +429,13 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *harness.Result
 	fmt.Fprintf(w, "%-34s %12.0f %10.2f %10.2f\n", "tvsapp GET /, 50 connections", r.TvsappRPSc50, r.TvsappP50msc50, r.TvsappP99msc50)
 	fmt.Fprintf(w, "\nratio_to_tvsapp %.1f   ratio_to_haproxy %.2f   tvsapp: image %d bytes, rss %d/%d KB idle/loaded, %d answered, %d counted, %d lost\n",
 		r.RatioToTvsapp, r.RatioToHAProxy, r.TvsappImageBytes, r.TvsappRSSIdleKB, r.TvsappRSSLoadKB, r.TvsappAnswered, r.TvsappCounted, r.TvsappLost)
-	fmt.Fprintf(w, "\nratio_to_proxy_ceiling %.2f   image_bytes %d   rss_idle_kb %d   rss_load_kb %d\n",
-		r.RatioToProxyCeiling, r.ImageBytes, r.RSSIdleKB, r.RSSLoadKB)
-	fmt.Fprintf(w, "ack wait (group commit) p50/p99 ms: 10 connections %.2f / %.2f, 50 connections %.2f / %.2f (double's write latency %.1f ms)\n",
-		r.AckWaitP50ms, r.AckWaitP99ms, r.AckWaitP50msc50, r.AckWaitP99msc50, r.ESWriteLatencyMs)
+	fmt.Fprintf(w, "\nratio_to_proxy_ceiling %.2f (c50 %.2f, proxy ceiling %.0f req/s)   image_bytes %d   rss_idle_kb %d   rss_load_kb %d\n",
+		r.RatioToProxyCeiling, r.RatioToProxyCeilingC50, r.ProxyCeilingRPSc50, r.ImageBytes, r.RSSIdleKB, r.RSSLoadKB)
+	fmt.Fprintf(w, "counting in memory: %.0f / %.0f req/s at 10 / 50 connections; ratio_durable_to_memory %.2f (c50 %.2f)\n",
+		r.MemoryRPS, r.MemoryRPSc50, r.RatioDurableToMemory, r.RatioDurableToMemoryC50)
+	fmt.Fprintf(w, "every request logged: %.0f req/s at 10 connections; ratio_log_all_to_default %.2f\n", r.LogAllRPS, r.RatioLogAllToDefault)
+	fmt.Fprintf(w, "ack wait (group commit) p50/p99 ms: 10 connections %.2f / %.2f, 50 connections %.2f / %.2f (double's write latency %.1f ms); visits per write %.2f / %.2f\n",
+		r.AckWaitP50ms, r.AckWaitP99ms, r.AckWaitP50msc50, r.AckWaitP99msc50, r.ESWriteLatencyMs, r.VisitsPerWrite, r.VisitsPerWriteC50)
 	fmt.Fprintf(w, "pickup_ms %.0f   cold_start_ms %.0f   sent %d   counted %d   count_lost %d\n",
 		r.PickupMs, r.ColdStartMs, r.Sent, r.Counted, r.CountLost)
 	hosts := make([]string, 0, len(r.RequestsPerReplica))
