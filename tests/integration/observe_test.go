@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -150,4 +151,51 @@ func TestPrometheusFindsTheReplicasByDNS(t *testing.T) {
 		took := waitTargets(t, prom, n, refreshAndScrape+5*time.Second)
 		t.Logf("scaled to %d: Prometheus lists %d webapp targets up %.1fs later", n, n, took.Seconds())
 	}
+
+	// The README's query: each replica's visits per second, one series
+	// per replica once Prometheus has two scrapes of the load.
+	stop := harness.Steady(harness.FreshClient(), s.entry+"/", 30, time.Minute)
+	defer stop()
+	const query = `sum by (instance) (rate(tvs_visits_total[1m]))`
+	deadline := time.Now().Add(30 * time.Second)
+	var series []string
+	for time.Now().Before(deadline) {
+		if series = promQuery(t, prom, query); len(series) == 2 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("%s: %v", query, series)
+	if len(series) != 2 {
+		t.Errorf("%s gave %d series, want one per replica (2)", query, len(series))
+	}
+}
+
+// promQuery runs an instant query and returns each series' instance and
+// value, those above 0 only.
+func promQuery(t *testing.T, prom, query string) []string {
+	t.Helper()
+	res, err := harness.FreshClient().Get(prom + "/api/v1/query?query=" + url.QueryEscape(query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string
+				Value  [2]any
+			}
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range body.Data.Result {
+		if v, _ := r.Value[1].(string); v != "" && v != "0" {
+			out = append(out, r.Metric["instance"]+"="+v)
+		}
+	}
+	return out
 }

@@ -3,6 +3,11 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"tvs/tests/harness"
@@ -57,5 +62,46 @@ func TestWhoamiNamesAddressesAndVersion(t *testing.T) {
 	}
 	if want := os.Getenv("TVS_VERSION"); want != "" && who.Version != want {
 		t.Errorf("version %q, want the TVS_VERSION it was built with, %q", who.Version, want)
+	}
+}
+
+// The course's curl loop, exactly as docs/demos.md writes it (only the
+// address changes), prints one clean line per replica: its count, then
+// HOST: <host> PORT: 8000 and its addresses, no markup left.
+func TestTheCoursesCurlLoop(t *testing.T) {
+	s := startStack(t, 3)
+	doc, err := os.ReadFile(filepath.Join(env.Root, "docs", "demos.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loop string
+	for _, line := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(line, "seq 32 | xargs") {
+			loop = line
+		}
+	}
+	const courseURL = "http://localhost:2024/"
+	if !strings.Contains(loop, courseURL) {
+		t.Fatalf("docs/demos.md has no curl loop on %s: %q", courseURL, loop)
+	}
+	out, err := exec.Command("bash", "-c", strings.Replace(loop, courseURL, s.entry+"/", 1)).CombinedOutput()
+	t.Logf("%s\n%s", loop, out)
+	if err != nil {
+		t.Fatalf("the curl loop: %v", err)
+	}
+	line := regexp.MustCompile(`^\s*(\d+) HOST: ([0-9a-f]{12}) PORT: 8000( ADDRESSES: [0-9. ]+)?$`)
+	total, hosts := 0, 0
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		m := line.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("not a clean line: %q", l)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		total += n
+		hosts++
+	}
+	if total != 32 || hosts != 3 {
+		t.Errorf("the loop counted %d requests over %d hosts, want 32 over 3", total, hosts)
 	}
 }
