@@ -89,6 +89,10 @@ func TestLookInside(t *testing.T) {
 	if err != nil || code != 0 || strings.Count(out, "Address:") < 6 { // the server's, then one per replica
 		t.Errorf("nslookup webapp 127.0.0.11: exit %d, %v\n%s", code, err, out)
 	}
+	// storage is on backnet only: from frontnet its name gives nothing.
+	if out, code, err := s.Run(ctx, toolbox, "frontnet", "dig", "+short", "storage"); err != nil || code != 0 || strings.TrimSpace(out) != "" {
+		t.Errorf("dig +short storage from frontnet: exit %d, %v, %q; want no address", code, err, out)
+	}
 
 	// scripts/inside is a command users type: it runs as they run it.
 	cmd := exec.Command(filepath.Join(env.Root, "scripts", "inside"), "2")
