@@ -43,11 +43,11 @@ func keys(m map[string]bool) []string {
 	return ks
 }
 
-// The README's "Look inside" demos: the toolbox's dig, on frontnet as
-// `docker compose --profile debug run --rm toolbox` puts it, lists one
-// address per replica and follows --scale; nslookup asks Docker's DNS as
-// in the course; scripts/inside shows a scratch replica's addresses,
-// process and connections.
+// The course's "look inside" demos (docs/demos.md): the toolbox's dig, on
+// frontnet as `docker compose --profile debug run --rm toolbox` puts it,
+// lists one address per replica and follows --scale, and finds no storage;
+// nslookup asks Docker's DNS as in the course; scripts/inside shows a
+// scratch replica's addresses, process and connections.
 func TestLookInside(t *testing.T) {
 	s := startStack(t, 3)
 	ctx := context.Background()

@@ -266,7 +266,7 @@ func TestCrashLosesNoAnsweredVisit(t *testing.T) {
 }
 
 // A host port already in use makes `up` fail with Docker's own message,
-// which the README's troubleshooting section explains.
+// which docs/troubleshooting.md explains.
 func TestUpFailsWhenThePortIsTaken(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

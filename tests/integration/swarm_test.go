@@ -18,7 +18,7 @@ import (
 
 // The same compose.yaml, with compose.swarm.yaml, as a stack on a
 // single-node swarm: the spread, the DNS names, scaling, a rolling update
-// under load and storage's isolation, as the README describes them. The
+// under load and storage's isolation, as docs/swarm.md describes them. The
 // Swarm commands are run as a user types them (docker swarm, stack,
 // service, node); what the test looks at, it reads through testcontainers.
 func TestSwarm(t *testing.T) {
