@@ -510,6 +510,12 @@ func (s *Server) putMapping(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.store.putMapping(name, m)
 	}
+	acknowledge(w, name, err)
+}
+
+// acknowledge answers a change to an index: 404 for a missing index, the
+// error, or {"acknowledged": true}.
+func acknowledge(w http.ResponseWriter, name string, err error) {
 	switch {
 	case errors.Is(err, errNoIndex):
 		writeErr(w, indexNotFound(name))
@@ -548,14 +554,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.store.putSettings(name, flat)
 	}
-	switch {
-	case errors.Is(err, errNoIndex):
-		writeErr(w, indexNotFound(name))
-	case err != nil:
-		writeErr(w, err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
-	}
+	acknowledge(w, name, err)
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
@@ -565,6 +564,16 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}})
+}
+
+// writeRequest reads what every document write takes: ?refresh and the
+// JSON body.
+func writeRequest(r *http.Request) (refresh string, body json.RawMessage, err error) {
+	if refresh, err = refreshParam(r); err != nil {
+		return "", nil, err
+	}
+	body, err = readBody(r, false)
+	return refresh, body, err
 }
 
 // refreshParam reads ?refresh: "", true, false or wait_for (an empty value
@@ -595,12 +604,7 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 			"Validation Failed: 1: id [%s...] is too long, must be no longer than 512 bytes but was: %d;", id[:32], len(id)))
 		return
 	}
-	refresh, err := refreshParam(r)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	body, err := readBody(r, false)
+	refresh, body, err := writeRequest(r)
 	if err != nil {
 		writeErr(w, err)
 		return

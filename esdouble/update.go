@@ -34,12 +34,7 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 		}
 		retries = n
 	}
-	refresh, err := refreshParam(r)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	body, err := readBody(r, false)
+	refresh, body, err := writeRequest(r)
 	if err != nil {
 		writeErr(w, err)
 		return

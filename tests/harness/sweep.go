@@ -43,38 +43,59 @@ func leftover(name string) bool {
 	return err != nil && !errors.Is(err, syscall.EPERM)
 }
 
+// resource is a container, network or volume, with its labels.
+type resource struct {
+	kind, id, name string
+	labels         map[string]string
+}
+
+// labelled lists the containers (running or not), networks and volumes
+// that match a label filter ("key" or "key=value").
+func labelled(ctx context.Context, docker *client.Client, filter string) ([]resource, error) {
+	f := make(client.Filters).Add("label", filter)
+	var out []resource
+	cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs.Items {
+		out = append(out, resource{"container", c.ID, strings.Join(c.Names, ","), c.Labels})
+	}
+	nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nets.Items {
+		out = append(out, resource{"network", n.ID, n.Name, n.Labels})
+	}
+	vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vols.Items {
+		out = append(out, resource{"volume", v.Name, v.Name, v.Labels})
+	}
+	return out, nil
+}
+
+// ownerLabels are the labels that name the project a resource belongs to:
+// compose's, the harness's own (one-off containers), Swarm's.
+var ownerLabels = []string{labelProject, labelOwner, labelStack}
+
 // sweep removes what runs killed before their cleanup left: the containers,
 // networks and volumes of their compose projects and one-off containers,
 // their Swarm stacks and images, a swarm they made, and their folders. It
 // returns what it removed, or "".
 func sweep(ctx context.Context, docker *client.Client) (string, error) {
 	projects := map[string]bool{}
-	for _, label := range []string{labelProject, labelOwner, labelStack} {
-		res, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
+	for _, label := range ownerLabels {
+		rs, err := labelled(ctx, docker, label)
 		if err != nil {
 			return "", err
 		}
-		for _, c := range res.Items {
-			if leftover(c.Labels[label]) {
-				projects[c.Labels[label]] = true
-			}
-		}
-		nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", label)})
-		if err != nil {
-			return "", err
-		}
-		for _, n := range nets.Items {
-			if leftover(n.Labels[label]) {
-				projects[n.Labels[label]] = true
-			}
-		}
-		vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", label)})
-		if err != nil {
-			return "", err
-		}
-		for _, v := range vols.Items {
-			if leftover(v.Labels[label]) {
-				projects[v.Labels[label]] = true
+		for _, r := range rs {
+			if leftover(r.labels[label]) {
+				projects[r.labels[label]] = true
 			}
 		}
 	}
@@ -133,33 +154,29 @@ func removeProject(ctx context.Context, docker *client.Client, project string) (
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	for _, label := range []string{labelProject, labelStack} {
-		f := make(client.Filters).Add("label", label+"="+project)
-		nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	for _, label := range ownerLabels {
+		rs, err := labelled(ctx, docker, label+"="+project)
 		if err != nil {
 			return "", err
 		}
-		for _, n := range nets.Items {
-			if err := retry(deadline, func() error {
-				_, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
-				return err
-			}); err != nil && !cerrdefs.IsNotFound(err) {
-				return "", fmt.Errorf("remove network %s: %w", n.Name, err)
+		for _, r := range rs {
+			var remove func() error
+			switch r.kind {
+			case "network":
+				networks++
+				remove = func() error { _, err := docker.NetworkRemove(ctx, r.id, client.NetworkRemoveOptions{}); return err }
+			case "volume":
+				volumes++
+				remove = func() error {
+					_, err := docker.VolumeRemove(ctx, r.id, client.VolumeRemoveOptions{Force: true})
+					return err
+				}
+			default:
+				continue
 			}
-			networks++
-		}
-		vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-		if err != nil {
-			return "", err
-		}
-		for _, v := range vols.Items {
-			if err := retry(deadline, func() error {
-				_, err := docker.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
-				return err
-			}); err != nil && !cerrdefs.IsNotFound(err) {
-				return "", fmt.Errorf("remove volume %s: %w", v.Name, err)
+			if err := retry(deadline, remove); err != nil && !cerrdefs.IsNotFound(err) {
+				return "", fmt.Errorf("remove %s %s: %w", r.kind, r.name, err)
 			}
-			volumes++
 		}
 	}
 	return fmt.Sprintf("%d services, %d containers, %d networks, %d volumes", services, containers, networks, volumes), nil
@@ -169,15 +186,18 @@ func removeProject(ctx context.Context, docker *client.Client, project string) (
 // how many there were.
 func removeContainers(ctx context.Context, docker *client.Client, project string) (int, error) {
 	n := 0
-	for _, label := range []string{labelProject, labelOwner, labelStack} {
-		res, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label+"="+project)})
+	for _, label := range ownerLabels {
+		rs, err := labelled(ctx, docker, label+"="+project)
 		if err != nil {
 			return n, err
 		}
-		for _, c := range res.Items {
-			_, err := docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		for _, r := range rs {
+			if r.kind != "container" {
+				continue
+			}
+			_, err := docker.ContainerRemove(ctx, r.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 			if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) { // gone, or being removed already
-				return n, fmt.Errorf("remove container %.12s: %w", c.ID, err)
+				return n, fmt.Errorf("remove container %.12s: %w", r.id, err)
 			}
 			n++
 		}
@@ -248,28 +268,13 @@ func retry(deadline time.Time, f func() error) error {
 // project.
 func leftovers(ctx context.Context, docker *client.Client, project string) ([]string, error) {
 	var out []string
-	for _, label := range []string{labelProject, labelOwner, labelStack} {
-		f := make(client.Filters).Add("label", label+"="+project)
-		cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	for _, label := range ownerLabels {
+		rs, err := labelled(ctx, docker, label+"="+project)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range cs.Items {
-			out = append(out, "container "+strings.Join(c.Names, ","))
-		}
-		nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range nets.Items {
-			out = append(out, "network "+n.Name)
-		}
-		vols, err := docker.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range vols.Items {
-			out = append(out, "volume "+v.Name)
+		for _, r := range rs {
+			out = append(out, r.kind+" "+r.name)
 		}
 	}
 	return out, nil
