@@ -144,10 +144,6 @@ func (e *Env) StorageStart() time.Duration {
 	return time.Minute
 }
 
-// Docker is the Engine API client Setup made, for what testcontainers does
-// not wrap (listing by label, images).
-func (e *Env) Docker() *client.Client { return e.docker }
-
 // ImageExists says whether an image of that name is on this machine.
 func (e *Env) ImageExists(ctx context.Context, image string) bool {
 	return imageExists(ctx, e.docker, image)

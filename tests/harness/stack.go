@@ -115,9 +115,6 @@ func (e *Env) NewStack(kind string, opts StackOptions) (*Stack, error) {
 // they add start beside the running ones (the benchmark's HAProxy entry).
 func (s *Stack) AddFiles(files ...string) { s.files = append(s.files, files...) }
 
-// Var is a variable the stack's compose files see.
-func (s *Stack) Var(name string) string { return s.vars[name] }
-
 // Up brings the stack to replicas webapps and returns once every container
 // is healthy, recreating nothing that runs: a first Up starts the stack,
 // later ones scale it, as `up -d --wait --no-recreate --scale webapp=N`
