@@ -109,7 +109,7 @@ func (b *browser) check(t *testing.T) {
 // The page in headless Chromium, through entry: HOST and COUNT are shown,
 // the CSS and images load, nothing fails and the console stays clean.
 func TestPageInABrowser(t *testing.T) {
-	s := startStack(t, 2)
+	s := sharedStack(t)
 	b := newBrowser(t)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.entry+"/"), chromedp.WaitVisible("main")); err != nil {
 		t.Fatalf("browser: load %s: %v", s.entry, err)
@@ -143,7 +143,7 @@ func TestPageInABrowser(t *testing.T) {
 // itself, lists the 3 replicas with their visits and a rate, and says
 // which replica served it.
 func TestLiveViewInABrowser(t *testing.T) {
-	s := startStack(t, 3)
+	s := sharedStack(t)
 	stop := harness.Steady(harness.FreshClient(), s.entry+"/", 40, 2*time.Minute)
 	defer stop()
 	b := newBrowser(t)

@@ -14,7 +14,7 @@ import (
 // Docker's DNS, which nginx spreads over: from entry, the name webapp
 // gives one address per replica, and storage gives nothing.
 func TestDNSGivesEntryEveryReplicaAndNoStorage(t *testing.T) {
-	s := startStack(t, 3)
+	s := sharedStack(t)
 	entry := s.one("entry")
 	out, code := execIn(t, entry, "getent", "ahostsv4", "webapp")
 	if code != 0 {

@@ -11,7 +11,7 @@ import (
 // The two networks: entry reaches the webapps only, the webapps reach
 // storage, storage publishes nothing and backnet is internal.
 func TestEntryAndTheHostCannotReachStorage(t *testing.T) {
-	s := startStack(t, 2)
+	s := sharedStack(t)
 	ctx := context.Background()
 	storage := s.one("storage")
 	info, err := storage.Inspect(ctx)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +49,12 @@ func TestMain(m *testing.M) {
 	if skipReason != "" {
 		fmt.Println("integration: skipping the stack tests:", skipReason)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if err := removeShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // needStacks skips a test that starts containers where none can run.
@@ -90,6 +96,59 @@ func newStack(t *testing.T, opts harness.StackOptions) *testStack {
 		}
 	})
 	return &testStack{Stack: s, t: t}
+}
+
+// shared is one stack of three replicas for the tests that only look at a
+// stack (spread, names, isolation, metrics, the browser, hardening): the
+// first of them starts it, and it is removed when the package's tests end
+// (or, should the run be killed, by the next run's sweep). Each of those
+// tests would otherwise spend most of its time starting its own.
+var shared struct {
+	once  sync.Once
+	stack *harness.Stack
+	entry string
+	err   error
+}
+
+// sharedStack returns the shared stack, started on first use.
+func sharedStack(t *testing.T) *testStack {
+	t.Helper()
+	needStacks(t)
+	shared.once.Do(func() {
+		s, err := env.NewStack("test", harness.StackOptions{})
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.stack = s
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+env.StorageStart())
+		defer cancel()
+		if shared.err = s.Up(ctx, 3); shared.err == nil {
+			shared.entry, shared.err = s.EntryURL(ctx)
+		}
+	})
+	if shared.err != nil {
+		t.Fatalf("the shared stack: %v", shared.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			var logs bytes.Buffer
+			shared.stack.Logs(context.Background(), &logs, 40)
+			t.Logf("shared stack %s; its logs:\n%s", shared.stack.Project, logs.String())
+		}
+	})
+	t.Logf("shared stack %s: entry on %s with 3 webapp replicas; storage %s", shared.stack.Project, shared.entry, env.Storage)
+	return &testStack{Stack: shared.stack, t: t, entry: shared.entry}
+}
+
+// removeShared removes the shared stack, if a test started it.
+func removeShared() error {
+	if shared.stack == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return shared.stack.Down(ctx)
 }
 
 // startStack starts compose.yaml with replicas webapps and waits until

@@ -18,7 +18,7 @@ import (
 // One stack for the checks of who gets in: the containers' configuration,
 // and bad requests sent to entry.
 func TestWhoGetsIn(t *testing.T) {
-	s := startStack(t, 2)
+	s := sharedStack(t)
 	ctx := context.Background()
 
 	t.Run("containers are hardened", func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 // The stack as users start it, three replicas behind entry: requests on
 // new connections (the course's curl loop) reach every replica.
 func TestSpreadOverEveryReplica(t *testing.T) {
-	s := startStack(t, 3)
+	s := sharedStack(t)
 	const n = 60
 	c := harness.FreshClient()
 	hosts := map[string]int{}
@@ -42,7 +42,7 @@ func TestSpreadOverEveryReplica(t *testing.T) {
 // version its image was built from (TVS_VERSION, which scripts/test sets
 // from git describe).
 func TestWhoamiNamesAddressesAndVersion(t *testing.T) {
-	s := startStack(t, 2)
+	s := sharedStack(t)
 	res, err := harness.FreshClient().Get(s.entry + "/api/whoami")
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestWhoamiNamesAddressesAndVersion(t *testing.T) {
 // address changes), prints one clean line per replica: its count, then
 // HOST: <host> PORT: 8000 and its addresses, no markup left.
 func TestTheCoursesCurlLoop(t *testing.T) {
-	s := startStack(t, 3)
+	s := sharedStack(t)
 	doc, err := os.ReadFile(filepath.Join(env.Root, "docs", "demos.md"))
 	if err != nil {
 		t.Fatal(err)
