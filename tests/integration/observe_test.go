@@ -140,6 +140,7 @@ func waitTargets(t *testing.T, prom string, n int, within time.Duration) time.Du
 // follow, each change within its DNS refresh plus a scrape (5 s + 5 s in
 // prometheus/prometheus.yml) and a margin.
 func TestPrometheusFindsTheReplicasByDNS(t *testing.T) {
+	needStacks(t)
 	s := newStack(t, harness.StackOptions{
 		Files:    []string{filepath.Join(env.Root, "compose.override.yaml")},
 		Profiles: []string{"observe"},
