@@ -1,4 +1,8 @@
-# The webapp's image: one static Go binary in an otherwise empty image.
+# The programs' images, from one build stage: the webapp (the default,
+# last target), and the Elasticsearch API test double (target esdouble,
+# for offline stacks only: scripts/offline-images). Each is one static Go
+# binary in an otherwise empty image; building both in one `go build`
+# compiles the standard library once, not twice.
 # GO_IMAGE is the builder: the official golang image by default, or the one
 # scripts/offline-images makes where no registry answers. Every step is in
 # exec form, so the builder needs no shell.
@@ -11,12 +15,29 @@ ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 COPY go.mod go.sum ./
 # The module download is a layer of its own, so that editing a .go file does
 # not download the modules again. The root module holds only what the
-# programs import; the tests' heavy modules live in tests/integration's own.
+# programs import; the tests' heavy modules live in tests/go.mod.
 RUN ["go", "mod", "download"]
 COPY webapp/ webapp/
-RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/webapp", "./webapp"]
+COPY esdouble/ esdouble/
+RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/", "./webapp", "./esdouble/cmd/esdouble"]
+# The data folder of the real Elasticsearch image, owned by its user in the
+# double's image, so the esdata volume is writable by it as by Elasticsearch.
+WORKDIR /out/root/usr/share/elasticsearch/data
 
-FROM scratch
+# The Elasticsearch API test double (package esdouble): NOT Elasticsearch.
+FROM scratch AS esdouble
+LABEL org.opencontainers.image.title="tvs-esdouble" \
+      org.opencontainers.image.description="tvs test double of the Elasticsearch REST API, not Elasticsearch"
+COPY --from=build /out/esdouble /esdouble
+# Answers compose.yaml's healthcheck `curl -fsS URL`; see esdouble/cmd/esdouble.
+COPY --from=build /out/esdouble /usr/bin/curl
+COPY --from=build --chown=1000:0 /out/root/ /
+USER 1000:0
+EXPOSE 9200
+ENTRYPOINT ["/esdouble"]
+
+# The webapp.
+FROM scratch AS webapp
 # The version the page and /api/whoami show: `git describe`, passed by the
 # scripts that build (scripts/test, bench, swarm-images) or by hand:
 #   TVS_VERSION=$(git describe --always --dirty) docker compose build
