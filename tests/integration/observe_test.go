@@ -206,3 +206,63 @@ func promQuery(t *testing.T, prom, query string) []string {
 	}
 	return out
 }
+
+// logLines counts the lines a container has logged so far.
+func logLines(t *testing.T, c *harness.Container) int {
+	t.Helper()
+	rc, err := c.DockerContainer.Logs(context.Background())
+	if err != nil {
+		t.Fatalf("logs of %s-%d: %v", c.Service, c.Number, err)
+	}
+	defer rc.Close()
+	n := 0
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		n++
+	}
+	return n
+}
+
+// One access log, at the edge: after the course's 1,000-request loop,
+// entry has logged a line for every request (with the replica that
+// answered) and the replicas only their events, a few lines at most
+// (TVS_LOG_REQUESTS=problems, the default).
+func TestOneAccessLogAtTheEdge(t *testing.T) {
+	s := sharedStack(t)
+	entry := s.one("entry")
+	replicas := s.containers("webapp")
+	entryBefore := logLines(t, entry)
+	before := map[string]int{}
+	for _, c := range replicas {
+		before[c.ID] = logLines(t, c)
+	}
+	const n = 1000
+	load := harness.Closed(s.entry+"/", 10, time.Minute, n)
+	if load.OK() != n {
+		t.Fatalf("load: %d answered of %d, %d failed", load.OK(), n, len(load.Failed))
+	}
+	// Entry's access log is buffered for up to a second (nginx/common.conf).
+	var entryNew int
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if entryNew = logLines(t, entry) - entryBefore; entryNew >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	replicaNew := 0
+	per := map[int]int{}
+	for _, c := range replicas {
+		k := logLines(t, c) - before[c.ID]
+		per[c.Number] = k
+		replicaNew += k
+	}
+	t.Logf("%d requests through entry: entry logged %d lines; the replicas %d (per replica %v)", n, entryNew, replicaNew, per)
+	if entryNew < n {
+		t.Errorf("entry logged %d lines for %d requests: its access log misses some", entryNew, n)
+	}
+	if replicaNew > 10 {
+		t.Errorf("the replicas logged %d lines for %d requests, want a few events at most: the access log is entry's", replicaNew, n)
+	}
+}
