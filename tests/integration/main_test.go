@@ -86,11 +86,7 @@ func newStack(t *testing.T, opts harness.StackOptions) *testStack {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if t.Failed() {
-			var logs bytes.Buffer
-			s.Logs(ctx, &logs, 40)
-			t.Logf("stack %s failed; its logs:\n%s", s.Project, logs.String())
-		}
+		logIfFailed(ctx, t, s)
 		if err := s.Down(ctx); err != nil {
 			t.Errorf("remove stack: %v", err)
 		}
@@ -130,15 +126,20 @@ func sharedStack(t *testing.T) *testStack {
 	if shared.err != nil {
 		t.Fatalf("the shared stack: %v", shared.err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			var logs bytes.Buffer
-			shared.stack.Logs(context.Background(), &logs, 40)
-			t.Logf("shared stack %s; its logs:\n%s", shared.stack.Project, logs.String())
-		}
-	})
+	t.Cleanup(func() { logIfFailed(context.Background(), t, shared.stack) })
 	t.Logf("shared stack %s: entry on %s with 3 webapp replicas; storage %s", shared.stack.Project, shared.entry, env.Storage)
 	return &testStack{Stack: shared.stack, t: t, entry: shared.entry}
+}
+
+// logIfFailed prints the last lines of every container's log of s when t
+// has failed.
+func logIfFailed(ctx context.Context, t *testing.T, s *harness.Stack) {
+	if !t.Failed() {
+		return
+	}
+	var logs bytes.Buffer
+	s.Logs(ctx, &logs, 40)
+	t.Logf("stack %s, test failed; its logs:\n%s", s.Project, logs.String())
 }
 
 // removeShared removes the shared stack, if a test started it.
