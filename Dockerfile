@@ -26,6 +26,10 @@ WORKDIR /out/root/usr/share/elasticsearch/data
 
 # The Elasticsearch API test double (package esdouble): NOT Elasticsearch.
 FROM scratch AS esdouble
+# The Elasticsearch version it answers as: compose.yaml's pin (scripts/pins),
+# passed by scripts/offline-images.
+ARG ES_VERSION
+ENV ESDOUBLE_VERSION=${ES_VERSION}
 LABEL org.opencontainers.image.title="tvs-esdouble" \
       org.opencontainers.image.description="tvs test double of the Elasticsearch REST API, not Elasticsearch"
 COPY --from=build /out/esdouble /esdouble

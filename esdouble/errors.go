@@ -16,6 +16,11 @@ type esError struct {
 	// shard is set for a failure a shard met while searching: Elasticsearch
 	// wraps it in search_phase_execution_exception ("all shards failed").
 	shard bool
+	// cause is the error this one wraps (caused_by); the innermost is the
+	// root cause.
+	cause *esError
+	// own marks the double's refusal of what it does not implement.
+	own bool
 }
 
 func (e *esError) Error() string { return e.typ + ": " + e.reason }
@@ -28,7 +33,9 @@ func badRequest(typ, format string, a ...any) *esError {
 // unsupported names what Elasticsearch takes and the double does not
 // implement: a 400, so that nothing passes that the double cannot check.
 func unsupported(what string) *esError {
-	return badRequest("illegal_argument_exception", "%s is not implemented by the %s", what, Honesty)
+	e := badRequest("illegal_argument_exception", "%s is not implemented by the %s", what, Honesty)
+	e.own = true
+	return e
 }
 
 // shardFailure is a 400 a search meets on its shard, such as an
@@ -44,8 +51,7 @@ func shardFailure(typ, format string, a ...any) *esError {
 func writeErr(w http.ResponseWriter, err error) {
 	var e *esError
 	if !errors.As(err, &e) {
-		writeError(w, http.StatusInternalServerError, "io_exception", err.Error(), nil)
-		return
+		e = &esError{status: http.StatusInternalServerError, typ: "io_exception", reason: err.Error()}
 	}
 	if e.shard {
 		cause := map[string]any{"type": e.typ, "reason": e.reason}
@@ -62,20 +68,28 @@ func writeErr(w http.ResponseWriter, err error) {
 		})
 		return
 	}
-	writeError(w, e.status, e.typ, e.reason, e.extra)
+	top := e.body()
+	root := e
+	for root.cause != nil {
+		root = root.cause
+	}
+	rootBody := root.body()
+	delete(rootBody, "caused_by")
+	top["root_cause"] = []any{rootBody}
+	writeJSON(w, e.status, map[string]any{"error": top, "status": e.status})
 }
 
-// writeError answers in Elasticsearch's error shape.
-func writeError(w http.ResponseWriter, status int, typ, reason string, extra map[string]any) {
-	cause := map[string]any{"type": typ, "reason": reason}
-	for k, v := range extra {
-		cause[k] = v
+// body is the error as Elasticsearch writes one: type, reason, its other
+// fields and caused_by.
+func (e *esError) body() map[string]any {
+	b := map[string]any{"type": e.typ, "reason": e.reason}
+	for k, v := range e.extra {
+		b[k] = v
 	}
-	top := map[string]any{"root_cause": []any{cause}}
-	for k, v := range cause {
-		top[k] = v
+	if e.cause != nil {
+		b["caused_by"] = e.cause.body()
 	}
-	writeJSON(w, status, map[string]any{"error": top, "status": status})
+	return b
 }
 
 // writeSimpleError answers as Elasticsearch's HTTP layer does for a request

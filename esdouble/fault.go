@@ -21,6 +21,7 @@ import (
 //	PUT /_tvs_double/fault {"writes": "rejected", "for": "10s"}
 //	PUT /_tvs_double/fault {"searches": "unavailable", "share": 0.5}
 //	PUT /_tvs_double/fault {"write_latency": "2s"}
+//	PUT /_tvs_double/fault {"disk": {"total": "64gb", "free": "4gb"}}
 //	GET /_tvs_double/fault          what is in force
 //	DELETE /_tvs_double/fault       back to normal
 //
@@ -30,6 +31,9 @@ import (
 // flood_stage, unavailable. share (0 to 1, default 1) is the part of those
 // requests that get it; for (a duration, default: until cleared) bounds it.
 // write_latency delays every acknowledged write, as -write-latency does.
+// disk is the disk the disk monitor reads instead of the data directory's
+// (cluster.go): a fairly full laptop, say; it takes effect at the monitor's
+// next check, as a real disk filling up does.
 // (The flood-stage block itself is also the real setting
 // index.blocks.read_only_allow_delete, which PUT /{index}/_settings sets.)
 
@@ -43,7 +47,14 @@ type Fault struct {
 	Share        float64  `json:"share,omitempty"`
 	For          Duration `json:"for,omitempty"`
 	WriteLatency Duration `json:"write_latency,omitempty"`
+	Disk         *Disk    `json:"disk,omitempty"`
 	Until        string   `json:"until,omitempty"` // when it ends, answered by GET (RFC 3339)
+}
+
+// Disk is a pretended disk: its size and free space, as byte sizes (64gb).
+type Disk struct {
+	Total string `json:"total"`
+	Free  string `json:"free"`
 }
 
 // Duration is a time.Duration written as "10s" in JSON.
@@ -73,7 +84,7 @@ func ParseFault(data []byte) (Fault, error) {
 	if err := checkJSON(data); err != nil {
 		return f, err
 	}
-	m, err := (fields{where: "fault", known: []string{"writes", "searches", "share", "for", "write_latency"}}).read(data)
+	m, err := (fields{where: "fault", known: []string{"writes", "searches", "share", "for", "write_latency", "disk"}}).read(data)
 	if err != nil {
 		return f, err
 	}
@@ -90,6 +101,8 @@ func ParseFault(data []byte) (Fault, error) {
 			target = &f.For
 		case "write_latency":
 			target = &f.WriteLatency
+		case "disk":
+			target = &f.Disk
 		}
 		if err := json.Unmarshal(v, target); err != nil {
 			return f, badRequest("x_content_parse_exception", "[fault] %s: %v", k, err)
@@ -98,6 +111,11 @@ func ParseFault(data []byte) (Fault, error) {
 	for _, r := range []string{f.Writes, f.Searches} {
 		if r != "" && !replies[r] {
 			return f, badRequest("illegal_argument_exception", "[fault] unknown reply [%s]: one of rejected, circuit_breaking, flood_stage, unavailable", r)
+		}
+	}
+	if d := f.Disk; d != nil {
+		if _, err := d.read(); err != nil {
+			return f, badRequest("illegal_argument_exception", "[fault] disk: %v", err)
 		}
 	}
 	if f.Share < 0 || f.Share > 1 {
@@ -158,6 +176,28 @@ func (fs *faults) check(o op, index string) error {
 		return nil
 	}
 	return pushBack(reply, o, index)
+}
+
+func (d *Disk) read() (disk, error) {
+	total, err := parseBytes(d.Total)
+	if err != nil {
+		return disk{}, err
+	}
+	free, err := parseBytes(d.Free)
+	if err != nil || free > total {
+		return disk{}, fmt.Errorf("free [%s] must be a byte size no larger than total [%s]", d.Free, d.Total)
+	}
+	return disk{total: total, free: free}, nil
+}
+
+// disk is the pretended disk, or nil: the data directory's.
+func (fs *faults) disk() *disk {
+	f, _ := fs.current(time.Now())
+	if f.Disk == nil {
+		return nil
+	}
+	d, _ := f.Disk.read()
+	return &d
 }
 
 // writeLatency is the push-back's added write latency, or 0.

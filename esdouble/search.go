@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
+	"time"
 )
 
 // A search body is parsed whole before it runs, as Elasticsearch's
@@ -43,32 +43,12 @@ type aggDef struct {
 
 type orderBy struct{ key, dir string }
 
-// The parts of a search Elasticsearch has and the double does not
-// implement: refused as unsupported rather than ignored.
-var (
-	searchElsewhere = []string{"timeout", "terminate_after", "sort", "_source", "fields", "stored_fields",
-		"docvalue_fields", "script_fields", "track_scores", "min_score", "post_filter", "highlight", "suggest",
-		"rescore", "ext", "stats", "search_after", "slice", "collapse", "pit", "runtime_mappings", "explain",
-		"version", "seq_no_primary_term", "indices_boost", "profile", "knn", "rank", "retriever", "sub_searches"}
-	aggsElsewhere = []string{"avg", "min", "max", "value_count", "cardinality", "stats", "extended_stats",
-		"percentiles", "top_hits", "date_histogram", "histogram", "range", "date_range", "filters", "composite",
-		"nested", "reverse_nested", "global", "missing", "significant_terms", "multi_terms", "rare_terms",
-		"sampler", "bucket_sort", "bucket_script", "sum_bucket", "avg_bucket", "max_bucket", "min_bucket", "top_metrics"}
-	queriesElsewhere = []string{"bool", "match", "match_phrase", "multi_match", "terms", "range", "exists",
-		"prefix", "wildcard", "regexp", "fuzzy", "ids", "query_string", "simple_query_string", "match_none",
-		"constant_score", "function_score", "nested", "dis_max", "boosting", "script"}
-)
-
 func parseSearch(raw json.RawMessage) (*searchRequest, error) {
 	req := &searchRequest{size: 10, trackTotal: true}
 	if len(raw) == 0 {
 		return req, nil
 	}
-	top := fields{where: "search", known: []string{"size", "from", "query", "aggs", "aggregations", "track_total_hits"},
-		elsewhere: searchElsewhere,
-		unknown: func(key string, v json.RawMessage) error {
-			return badRequest("parsing_exception", "Unknown key for a %s in [%s].", token(v), key)
-		}}
+	top := fields{where: "search", known: []string{"size", "from", "query", "aggs", "aggregations", "track_total_hits"}}
 	m, err := top.read(raw)
 	if err != nil {
 		return nil, err
@@ -135,22 +115,14 @@ func parseQuery(raw json.RawMessage) (*queryDef, error) {
 	kind, body := ms[0].key, ms[0].value
 	switch {
 	case kind == "match_all":
-		if _, err := (fields{where: "match_all", known: []string{"boost", "_name"}, unknown: queryUnknown("match_all")}).read(body); err != nil {
+		if _, err := (fields{where: "match_all", known: []string{"boost", "_name"}}).read(body); err != nil {
 			return nil, err
 		}
 		return &queryDef{kind: kind}, nil
 	case kind == "term":
 		return parseTerm(body)
-	case slices.Contains(queriesElsewhere, kind):
-		return nil, unsupported("the [" + kind + "] query")
 	}
-	return nil, badRequest("parsing_exception", "unknown query [%s]", kind)
-}
-
-func queryUnknown(kind string) func(string, json.RawMessage) error {
-	return func(key string, _ json.RawMessage) error {
-		return badRequest("parsing_exception", "[%s] query does not support [%s]", kind, key)
-	}
+	return nil, unsupported("the [" + kind + "] query")
 }
 
 // parseTerm reads {"field": value} or {"field": {"value": value, ...}}.
@@ -168,7 +140,7 @@ func parseTerm(raw json.RawMessage) (*queryDef, error) {
 	q := &queryDef{kind: "term", field: ms[0].key}
 	v := ms[0].value
 	if token(v) == "START_OBJECT" {
-		m, err := (fields{where: "term", known: []string{"value", "boost", "case_insensitive", "_name"}, unknown: queryUnknown("term")}).read(v)
+		m, err := (fields{where: "term", known: []string{"value", "boost", "_name"}}).read(v)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +200,7 @@ func parseAgg(name string, raw json.RawMessage) (aggDef, error) {
 	case a.kind == "":
 		return a, badRequest("parsing_exception", "Missing definition for aggregation [%s]", name)
 	case a.kind == "sum":
-		m, err := (fields{where: "sum", known: []string{"field"}, elsewhere: []string{"missing", "script", "format", "value_type"}}).read(body)
+		m, err := (fields{where: "sum", known: []string{"field"}}).read(body)
 		if err != nil {
 			return a, err
 		}
@@ -236,9 +208,7 @@ func parseAgg(name string, raw json.RawMessage) (aggDef, error) {
 			return a, err
 		}
 	case a.kind == "terms":
-		m, err := (fields{where: "terms", known: []string{"field", "size", "order"}, elsewhere: []string{"shard_size",
-			"min_doc_count", "shard_min_doc_count", "show_term_doc_count_error", "include", "exclude", "missing",
-			"execution_hint", "collect_mode", "value_type", "format", "script"}}).read(body)
+		m, err := (fields{where: "terms", known: []string{"field", "size", "order"}}).read(body)
 		if err != nil {
 			return a, err
 		}
@@ -263,10 +233,8 @@ func parseAgg(name string, raw json.RawMessage) (aggDef, error) {
 		if a.filter, err = parseQuery(body); err != nil {
 			return a, err
 		}
-	case slices.Contains(aggsElsewhere, a.kind):
-		return a, unsupported("the [" + a.kind + "] aggregation")
 	default:
-		return a, badRequest("parsing_exception", "Unknown aggregation type [%s]", a.kind)
+		return a, unsupported("the [" + a.kind + "] aggregation")
 	}
 	if (a.kind == "sum") && len(a.subs) > 0 {
 		return a, badRequest("aggregation_initialization_exception", "Aggregator [%s] of type [sum] cannot accept sub-aggregations", name)
@@ -328,9 +296,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	docs, m, ok := s.store.searchable(name, s.now())
-	if !ok {
-		writeErr(w, indexNotFound(name))
+	docs, m, err := s.store.searchable(name, s.now())
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
 	if req.query != nil {
@@ -346,7 +314,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	hits := []any{}
 	for i := req.from; i < len(docs) && i < req.from+req.size; i++ {
-		hits = append(hits, map[string]any{"_index": name, "_id": docs[i].ID, "_score": 1.0, "_source": docs[i].Source})
+		hits = append(hits, map[string]any{"_index": docs[i].index, "_id": docs[i].ID, "_score": 1.0, "_source": docs[i].Source})
 	}
 	hitsObj := map[string]any{"max_score": nil, "hits": hits}
 	if len(hits) > 0 {
@@ -372,6 +340,15 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 func (q *queryDef) match(docs []doc, m mappings) ([]doc, error) {
 	if q.kind == "match_all" {
 		return docs, nil
+	}
+	if q.field == "_id" {
+		var kept []doc
+		for _, d := range docs {
+			if d.ID == fmt.Sprint(q.value) {
+				kept = append(kept, d)
+			}
+		}
+		return kept, nil
 	}
 	typ, key, ok := m.resolve(q.field)
 	if !ok {
@@ -450,9 +427,55 @@ func sum(docs []doc, path string, m mappings) (float64, error) {
 }
 
 type bucket struct {
-	key  string
-	docs []doc
-	subs map[string]any
+	key      string // what groups the bucket
+	value    any    // its key as Elasticsearch writes it: a string, or a number
+	asString string // key_as_string (dates, booleans), or ""
+	docs     []doc
+	subs     map[string]any
+}
+
+// keyNumber is a bucket key's number, when it is one.
+func keyNumber(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+// bucketKey is a terms bucket's key for a value of a field of type typ, as
+// Elasticsearch writes it: keywords as strings, numbers as numbers, dates
+// as epoch milliseconds and booleans as 1 or 0, those two with key_as_string.
+func bucketKey(typ string, v any) (value any, asString string, ok bool) {
+	switch typ {
+	case "long", "integer", "short", "byte":
+		f, ok := numeric(v)
+		return int64(f), "", ok
+	case "double", "float", "half_float":
+		f, ok := numeric(v)
+		return f, "", ok
+	case "boolean":
+		b, ok := v.(bool)
+		if s, isString := v.(string); isString && (s == "true" || s == "false") {
+			b, ok = s == "true", true
+		}
+		if b {
+			return 1, "true", ok
+		}
+		return 0, "false", ok
+	case "date":
+		if s, isString := v.(string); isString {
+			t, ok := parseDate(s)
+			return t.UnixMilli(), t.UTC().Format("2006-01-02T15:04:05.000Z"), ok
+		}
+		f, ok := numeric(v)
+		return int64(f), time.UnixMilli(int64(f)).UTC().Format("2006-01-02T15:04:05.000Z"), ok
+	}
+	return fmt.Sprint(v), "", true
 }
 
 func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
@@ -468,10 +491,14 @@ func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
 		if !mapped || !ok || v == nil {
 			continue
 		}
-		key := fmt.Sprint(v)
+		value, asString, ok := bucketKey(typ, v)
+		if !ok {
+			continue
+		}
+		key := fmt.Sprint(value)
 		b := byKey[key]
 		if b == nil {
-			b = &bucket{key: key}
+			b = &bucket{key: key, value: value, asString: asString}
 			byKey[key] = b
 			buckets = append(buckets, b)
 		}
@@ -497,7 +524,10 @@ func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
 			other += len(b.docs)
 			continue
 		}
-		item := map[string]any{"key": b.key, "doc_count": len(b.docs)}
+		item := map[string]any{"key": b.value, "doc_count": len(b.docs)}
+		if b.asString != "" {
+			item["key_as_string"] = b.asString
+		}
 		for k, v := range b.subs {
 			item[k] = v
 		}
@@ -522,10 +552,15 @@ func bucketOrder(a aggDef, m mappings) (func(x, y *bucket) bool, error) {
 	case "_count":
 	case "_key":
 		return func(x, y *bucket) bool {
-			if dir == "asc" {
-				return x.key < y.key
+			if dir == "desc" {
+				x, y = y, x
 			}
-			return x.key > y.key
+			if fx, ok := keyNumber(x.value); ok {
+				if fy, ok := keyNumber(y.value); ok {
+					return fx < fy
+				}
+			}
+			return x.key < y.key
 		}, nil
 	default:
 		var sub *aggDef

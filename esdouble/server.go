@@ -40,7 +40,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -50,9 +49,6 @@ const Name = "tvs-esdouble"
 
 // Honesty is the sentence every output of the double carries.
 const Honesty = "tvs test double of the Elasticsearch REST API, not Elasticsearch"
-
-// Version is the Elasticsearch version whose API the double follows.
-const Version = "8.19.7"
 
 // maxBody is Elasticsearch's default http.max_content_length.
 const maxBody = 100 << 20
@@ -64,6 +60,12 @@ type Options struct {
 	WriteLatency time.Duration
 	// Fault is push-back in force from the start (fault.go); none when zero.
 	Fault Fault
+	// Version is the Elasticsearch version it answers as: the pinned
+	// image's, so that a client sees what it would see on the real node.
+	Version string
+	// Settings are the node's settings, as the official image takes them
+	// from its environment (cluster.go says which it implements).
+	Settings map[string]string
 }
 
 // Server answers the Elasticsearch REST API from a data directory.
@@ -81,13 +83,20 @@ type Server struct {
 // New opens (or creates) the data directory, loads what it holds and starts
 // refreshing its indices. Close stops it.
 func New(dataDir string, opts Options) (*Server, error) {
-	st, err := openStore(dataDir)
+	if opts.Version == "" {
+		return nil, errors.New("no version: the double answers as the Elasticsearch version it is given (compose.yaml's pin)")
+	}
+	if err := checkNodeSettings(opts.Settings); err != nil {
+		return nil, err
+	}
+	st, err := openStore(dataDir, opts.Settings)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{store: st, opts: opts, mux: http.NewServeMux(), tpl: http.NewServeMux(),
 		stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
 	s.fault.set(opts.Fault, time.Now())
+	s.store.checkDisk(time.Now(), true, s.fault.disk())
 	s.routes()
 	go s.refreshLoop()
 	return s, nil
@@ -97,53 +106,55 @@ func New(dataDir string, opts Options) (*Server, error) {
 // answer the webapp reads).
 var commonParams = []string{"pretty", "human", "error_trace"}
 
-// route registers a handler with the URL parameters it takes; others known
-// to Elasticsearch for that API (elsewhere) are refused as unsupported, and
-// any other is refused as Elasticsearch refuses it.
-func route(mux *http.ServeMux, pattern string, params, elsewhere []string, h http.HandlerFunc) {
+// route registers a handler with the URL parameters it implements; any
+// other is refused in the double's own words (Elasticsearch may take it).
+func route(mux *http.ServeMux, pattern string, params []string, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := checkParams(r, params, elsewhere); err != nil {
-			writeErr(w, err)
+		// Index expressions (a,b  a*  _all) only where search takes them.
+		if v := r.PathValue("index"); !strings.HasSuffix(pattern, "_search") && (strings.ContainsAny(v, "*,") || v == "_all") {
+			writeErr(w, unsupported("the index expression ["+v+"] on "+r.Method+" "+r.URL.Path))
 			return
+		}
+		for p := range r.URL.Query() {
+			if !slices.Contains(params, p) && !slices.Contains(commonParams, p) {
+				writeErr(w, unsupported("the URL parameter ["+p+"] of "+r.Method+" "+r.URL.Path))
+				return
+			}
 		}
 		h(w, r)
 	})
 }
 
 func (s *Server) routes() {
-	writeParams := []string{"refresh", "timeout", "wait_for_active_shards"}
-	writeElsewhere := []string{"routing", "pipeline", "version", "version_type", "if_seq_no", "if_primary_term", "require_alias", "require_data_stream"}
-	masterParams := []string{"timeout", "master_timeout"}
-	route(s.mux, "GET /{$}", nil, nil, s.info)
-	route(s.mux, "HEAD /{$}", nil, nil, s.info)
-	route(s.mux, "GET /_cluster/health", []string{"wait_for_status", "timeout"},
-		[]string{"level", "local", "wait_for_nodes", "wait_for_events", "wait_for_active_shards", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards", "master_timeout"}, s.health)
-	route(s.tpl, "PUT /_index_template/{name}", []string{"create", "cause", "master_timeout"}, nil, s.putTemplate)
-	route(s.tpl, "POST /_index_template/{name}", []string{"create", "cause", "master_timeout"}, nil, s.putTemplate)
-	route(s.tpl, "DELETE /_index_template/{name}", masterParams, nil, s.deleteTemplate)
-	route(s.tpl, "PUT "+FaultPath, nil, nil, s.putFault)
-	route(s.tpl, "GET "+FaultPath, nil, nil, s.getFault)
-	route(s.tpl, "DELETE "+FaultPath, nil, nil, s.deleteFault)
+	write := []string{"refresh", "timeout", "wait_for_active_shards"}
+	master := []string{"timeout", "master_timeout"}
+	route(s.mux, "GET /{$}", nil, s.info)
+	route(s.mux, "HEAD /{$}", nil, s.info)
+	route(s.mux, "GET /_cluster/health", []string{"wait_for_status", "timeout"}, s.health)
+	route(s.mux, "GET /_cluster/settings", nil, s.getClusterSettings)
+	route(s.mux, "PUT /_cluster/settings", nil, s.putClusterSettings)
+	route(s.tpl, "PUT /_index_template/{name}", []string{"create", "cause", "master_timeout"}, s.putTemplate)
+	route(s.tpl, "POST /_index_template/{name}", []string{"create", "cause", "master_timeout"}, s.putTemplate)
+	route(s.tpl, "DELETE /_index_template/{name}", master, s.deleteTemplate)
+	route(s.tpl, "PUT "+FaultPath, nil, s.putFault)
+	route(s.tpl, "GET "+FaultPath, nil, s.getFault)
+	route(s.tpl, "DELETE "+FaultPath, nil, s.deleteFault)
 	s.tpl.HandleFunc("/", s.unsupported)
-	route(s.mux, "PUT /{index}", append([]string{"wait_for_active_shards"}, masterParams...), nil, s.createIndex)
-	route(s.mux, "DELETE /{index}", masterParams, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.deleteIndex)
-	route(s.mux, "GET /{index}/_mapping", nil, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards", "local", "master_timeout"}, s.getMapping)
-	route(s.mux, "PUT /{index}/_mapping", masterParams, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards", "write_index_only"}, s.putMapping)
-	route(s.mux, "POST /{index}/_mapping", masterParams, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards", "write_index_only"}, s.putMapping)
-	route(s.mux, "GET /{index}/_settings", nil, []string{"flat_settings", "include_defaults", "ignore_unavailable", "allow_no_indices", "expand_wildcards", "local", "master_timeout"}, s.getSettings)
-	route(s.mux, "PUT /{index}/_settings", masterParams, []string{"preserve_existing", "reopen", "flat_settings", "ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.putSettings)
-	route(s.mux, "POST /{index}/_refresh", nil, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.refresh)
-	route(s.mux, "GET /{index}/_refresh", nil, []string{"ignore_unavailable", "allow_no_indices", "expand_wildcards"}, s.refresh)
-	route(s.mux, "PUT /{index}/_create/{id}", writeParams, writeElsewhere, s.createDoc)
-	route(s.mux, "POST /{index}/_create/{id}", writeParams, writeElsewhere, s.createDoc)
-	route(s.mux, "GET /{index}/_doc/{id}", []string{"realtime"}, []string{"_source", "_source_includes", "_source_excludes", "stored_fields", "routing", "preference", "refresh", "version", "version_type"}, s.getDoc)
-	route(s.mux, "POST /{index}/_update/{id}", append([]string{"retry_on_conflict", "_source"}, writeParams...),
-		[]string{"routing", "if_seq_no", "if_primary_term", "lang", "require_alias", "_source_includes", "_source_excludes"}, s.updateDoc)
-	searchElsewhereParams := []string{"q", "size", "from", "sort", "track_total_hits", "timeout", "routing", "preference",
-		"search_type", "request_cache", "allow_partial_search_results", "ignore_unavailable", "allow_no_indices",
-		"expand_wildcards", "typed_keys", "rest_total_hits_as_int", "scroll", "_source", "stored_fields", "filter_path"}
-	route(s.mux, "GET /{index}/_search", nil, searchElsewhereParams, s.search)
-	route(s.mux, "POST /{index}/_search", nil, searchElsewhereParams, s.search)
+	route(s.mux, "PUT /{index}", append([]string{"wait_for_active_shards"}, master...), s.createIndex)
+	route(s.mux, "DELETE /{index}", master, s.deleteIndex)
+	route(s.mux, "GET /{index}/_mapping", nil, s.getMapping)
+	route(s.mux, "PUT /{index}/_mapping", master, s.putMapping)
+	route(s.mux, "POST /{index}/_mapping", master, s.putMapping)
+	route(s.mux, "GET /{index}/_settings", nil, s.getSettings)
+	route(s.mux, "PUT /{index}/_settings", master, s.putSettings)
+	route(s.mux, "POST /{index}/_refresh", nil, s.refresh)
+	route(s.mux, "GET /{index}/_refresh", nil, s.refresh)
+	route(s.mux, "PUT /{index}/_create/{id}", write, s.createDoc)
+	route(s.mux, "POST /{index}/_create/{id}", write, s.createDoc)
+	route(s.mux, "GET /{index}/_doc/{id}", []string{"realtime"}, s.getDoc)
+	route(s.mux, "POST /{index}/_update/{id}", append([]string{"retry_on_conflict", "_source"}, write...), s.updateDoc)
+	route(s.mux, "GET /{index}/_search", nil, s.search)
+	route(s.mux, "POST /{index}/_search", nil, s.search)
 	s.mux.HandleFunc("/", s.unsupported)
 }
 
@@ -158,6 +169,7 @@ func (s *Server) refreshLoop() {
 			return
 		case now := <-tick.C:
 			s.store.refreshDue(now)
+			s.store.checkDisk(now, false, s.fault.disk())
 		}
 	}
 }
@@ -261,29 +273,6 @@ func mediaTypes(r *http.Request, hasBody bool) (compatible string, status int, m
 	return cVersion, 0, ""
 }
 
-// checkParams refuses URL parameters the API does not take, as
-// Elasticsearch does ("contains unrecognized parameter").
-func checkParams(r *http.Request, params, elsewhere []string) error {
-	var unknown []string
-	for p := range r.URL.Query() {
-		switch {
-		case slices.Contains(params, p) || slices.Contains(commonParams, p):
-		case slices.Contains(elsewhere, p) || p == "filter_path":
-			return unsupported("the URL parameter [" + p + "] of " + r.Method + " " + r.URL.Path)
-		default:
-			unknown = append(unknown, p)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	sort.Strings(unknown)
-	if len(unknown) == 1 {
-		return badRequest("illegal_argument_exception", "request [%s] contains unrecognized parameter: [%s]", r.URL.Path, unknown[0])
-	}
-	return badRequest("illegal_argument_exception", "request [%s] contains unrecognized parameters: [%s]", r.URL.Path, strings.Join(unknown, "], ["))
-}
-
 // readBody returns the request's JSON body, checked to be one JSON value.
 // An empty body is allowed when optional.
 func readBody(r *http.Request, optional bool) (json.RawMessage, error) {
@@ -306,7 +295,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"cluster_name": Name,
 		"cluster_uuid": "tvs-esdouble-not-a-cluster",
 		"version": map[string]any{
-			"number":                              Version,
+			"number":                              s.opts.Version,
 			"build_flavor":                        Name,
 			"build_type":                          "test-double",
 			"lucene_version":                      "none",
@@ -317,34 +306,11 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if v := r.URL.Query().Get("wait_for_status"); v != "" && v != "green" && v != "yellow" && v != "red" {
-		writeErr(w, badRequest("illegal_argument_exception", "unknown cluster health status [%s]", v))
-		return
-	}
-	s.store.mu.Lock()
-	n := len(s.store.indices)
-	s.store.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"cluster_name":          Name,
-		"status":                "green",
-		"timed_out":             false,
-		"number_of_nodes":       1,
-		"number_of_data_nodes":  1,
-		"active_primary_shards": n,
-		"active_shards":         n,
-		"relocating_shards":     0,
-		"initializing_shards":   0,
-		"unassigned_shards":     0,
-		"note":                  Honesty,
-	})
-}
-
 // parseTemplate reads a composable index template, strictly.
 func parseTemplate(name string, raw json.RawMessage) (*template, error) {
 	t := &template{Name: name}
 	m, err := (fields{where: "index_template", known: []string{"index_patterns", "template", "priority", "version", "_meta"},
-		elsewhere: []string{"composed_of", "data_stream", "allow_auto_create", "ignore_missing_component_templates", "deprecated"}}).read(raw)
+		others: []string{"composed_of", "data_stream", "allow_auto_create", "ignore_missing_component_templates", "deprecated"}}).read(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -375,21 +341,27 @@ func parseTemplate(name string, raw json.RawMessage) (*template, error) {
 		}
 	}
 	if v, ok := m["template"]; ok {
-		tm, err := (fields{where: "template", known: []string{"settings", "mappings"}, elsewhere: []string{"aliases", "lifecycle", "data_stream_options"}}).read(v)
-		if err != nil {
-			return nil, err
+		tm, err := (fields{where: "template", known: []string{"settings", "mappings"}, others: []string{"aliases", "lifecycle", "data_stream_options"}}).read(v)
+		if err == nil {
+			t.Template.Mappings, err = parseMappings(tm["mappings"])
 		}
-		flat, err := flattenSettings(tm["settings"])
 		if err != nil {
-			return nil, err
+			return nil, inField("index_template", "template", err)
 		}
-		if err := checkSettings(flat, false, name); err != nil {
+		flat, err := flattenSettings(tm["settings"], "index.")
+		if err == nil {
+			err = checkSettings(flat, false, name)
+		}
+		// The template's settings are checked once it is parsed, as
+		// Elasticsearch's template service does.
+		var e *esError
+		if errors.As(err, &e) && !e.own {
+			return nil, badRequest("invalid_index_template_exception", "index_template [%s] invalid, cause [Validation Failed: 1: %s;]", name, e.reason)
+		}
+		if err != nil {
 			return nil, err
 		}
 		t.Template.Settings = tm["settings"]
-		if t.Template.Mappings, err = parseMappings(tm["mappings"]); err != nil {
-			return nil, err
-		}
 	}
 	return t, nil
 }
@@ -439,7 +411,7 @@ func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
 	var m mappings
 	settings := map[string]any{}
 	if body != nil {
-		b, err := (fields{where: "create index", known: []string{"settings", "mappings"}, elsewhere: []string{"aliases"},
+		b, err := (fields{where: "create index", known: []string{"settings", "mappings"}, others: []string{"aliases"},
 			unknown: func(key string, _ json.RawMessage) error {
 				return badRequest("parse_exception", "unknown key [%s] for create index", key)
 			}}).read(body)
@@ -447,7 +419,7 @@ func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, err)
 			return
 		}
-		if settings, err = flattenSettings(b["settings"]); err == nil {
+		if settings, err = flattenSettings(b["settings"], "index."); err == nil {
 			err = checkSettings(settings, false, name)
 		}
 		if err == nil {
@@ -466,7 +438,9 @@ func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeErr(w, err)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": true, "index": name})
+		// Created; its primary started within the timeout (30 s) or not.
+		started := waitPrimary(r, idx, 30*time.Second) == nil
+		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": started, "index": name})
 	}
 }
 
@@ -547,7 +521,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 	if ms, err := members(body, "settings"); err == nil && len(ms) == 1 && ms[0].key == "settings" {
 		body = ms[0].value
 	}
-	flat, err := flattenSettings(body)
+	flat, err := flattenSettings(body, "index.")
 	if err == nil {
 		err = checkSettings(flat, true, name)
 	}
@@ -614,7 +588,11 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, badRequest("document_parsing_exception", "[1:1] failed to parse: the document must be a JSON object, found [%s]", token(body)))
 		return
 	}
-	if err := s.fault.check(opWrite, name); err != nil {
+	err = s.fault.check(opWrite, name)
+	if err == nil {
+		err = s.waitWritable(r, name)
+	}
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -649,6 +627,16 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, res)
 }
 
+// waitWritable creates a missing index, as a write does, and waits for its
+// primary (a red index: cluster.go), for the write's timeout, 1 min by default.
+func (s *Server) waitWritable(r *http.Request, name string) error {
+	idx, err := s.store.ensureIndex(name)
+	if err != nil {
+		return err
+	}
+	return waitPrimary(r, idx, time.Minute)
+}
+
 // afterWrite models a node's indexing time (-write-latency, and the
 // push-back's write_latency) and carries out ?refresh: true refreshes now,
 // wait_for answers only once search sees the write, at the next refresh.
@@ -679,6 +667,8 @@ func (s *Server) getDoc(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errNoIndex):
 		writeErr(w, indexNotFound(name))
+	case err != nil:
+		writeErr(w, err)
 	case !found:
 		writeJSON(w, http.StatusNotFound, map[string]any{"_index": name, "_id": id, "found": false})
 	default:

@@ -36,7 +36,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any) {
 // serve starts a double on dir and stops it with the test.
 func serve(t *testing.T, dir string) (*Server, string) {
 	t.Helper()
-	d, err := New(dir, Options{})
+	d, err := New(dir, Options{Version: "8.19.24"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func serve(t *testing.T, dir string) (*Server, string) {
 // directory (the esdata volume in the stack), and it says what it is.
 func TestAcknowledgedWritesSurviveARestart(t *testing.T) {
 	dir := t.TempDir()
-	d1, err := New(dir, Options{})
+	d1, err := New(dir, Options{Version: "8.19.24"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package esdouble
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,8 +12,10 @@ import (
 // Index settings, in any of the forms Elasticsearch takes them
 // ({"refresh_interval": ...}, {"index": {"refresh_interval": ...}},
 // {"index.refresh_interval": ...}), are flattened to full keys
-// (index.refresh_interval) and checked: an unknown setting is a 400, as it
-// is on a real node.
+// (index.refresh_interval) and checked. A setting the double does not
+// implement is refused in its own words, never as unknown: Elasticsearch
+// has hundreds, and plugins add more, so the double cannot tell one it
+// lacks from a typo.
 
 // setting describes one index setting the double knows.
 type setting struct {
@@ -26,8 +27,13 @@ type setting struct {
 
 // settingsKnown are the index settings the double implements.
 var settingsKnown = map[string]setting{
-	"index.number_of_shards":   {check: positiveInt(1)},
-	"index.number_of_replicas": {dynamic: true, check: positiveInt(0)},
+	"index.number_of_shards": {check: positiveInt(1),
+		apply: func(idx *index, v any) { idx.Shards, _ = strconv.Atoi(settingString(v)) },
+		read:  func(idx *index) string { return strconv.Itoa(idx.shards()) }},
+	// One node: replicas are never allocated, and the index is yellow.
+	"index.number_of_replicas": {dynamic: true, check: positiveInt(0),
+		apply: func(idx *index, v any) { idx.Replicas, _ = strconv.Atoi(settingString(v)) },
+		read:  func(idx *index) string { return strconv.Itoa(idx.Replicas) }},
 	"index.refresh_interval": {dynamic: true, check: timeValue(true),
 		apply: func(idx *index, v any) { idx.RefreshInterval = settingString(v) },
 		read:  func(idx *index) string { return idx.RefreshInterval }},
@@ -47,18 +53,10 @@ var settingsKnown = map[string]setting{
 		}},
 }
 
-// settingsElsewhere are settings Elasticsearch has that the double does
-// not implement: refused, never ignored.
-var settingsElsewhere = []string{
-	"index.blocks.write", "index.blocks.read_only", "index.blocks.read", "index.blocks.metadata",
-	"index.translog.durability", "index.translog.sync_interval", "index.max_result_window",
-	"index.routing.allocation.include._name", "index.codec", "index.mapping.total_fields.limit",
-	"index.lifecycle.name", "index.hidden", "index.auto_expand_replicas",
-}
-
-// flattenSettings reads a settings object into full keys. Values must be
-// scalars (or null, which resets a setting).
-func flattenSettings(raw json.RawMessage) (map[string]any, error) {
+// flattenSettings reads a settings object into full keys, each starting
+// with prefix ("index." for index settings, "" for cluster ones). Values
+// must be scalars (or null, which resets a setting).
+func flattenSettings(raw json.RawMessage, prefix string) (map[string]any, error) {
 	if len(raw) == 0 {
 		return map[string]any{}, nil
 	}
@@ -80,8 +78,8 @@ func flattenSettings(raw json.RawMessage) (map[string]any, error) {
 	walk("", m)
 	flat := map[string]any{}
 	for k, v := range out {
-		if !strings.HasPrefix(k, "index.") {
-			k = "index." + k
+		if !strings.HasPrefix(k, prefix) {
+			k = prefix + k
 		}
 		flat[k] = v
 	}
@@ -99,10 +97,8 @@ func checkSettings(flat map[string]any, update bool, name string) error {
 	for _, k := range keys {
 		s, ok := settingsKnown[k]
 		switch {
-		case !ok && slices.Contains(settingsElsewhere, k):
-			return unsupported("the index setting [" + k + "]")
 		case !ok:
-			return badRequest("illegal_argument_exception", "unknown setting [%s] please check that any required plugins are installed, or check the breaking changes documentation for removed settings", k)
+			return unsupported("the index setting [" + k + "]")
 		case update && !s.dynamic:
 			return badRequest("illegal_argument_exception", "Can't update non dynamic settings [[%s]] for open indices [[%s]]", k, name)
 		}
@@ -127,7 +123,7 @@ func applySettings(idx *index, flat map[string]any) {
 // indexSettings is what GET _settings shows of an index, nested as
 // Elasticsearch shows it.
 func indexSettings(idx *index) map[string]any {
-	index := map[string]any{"uuid": idx.UUID, "provided_name": idx.Name, "number_of_shards": "1", "number_of_replicas": "0"}
+	index := map[string]any{"uuid": idx.UUID, "provided_name": idx.Name}
 	for k, s := range settingsKnown {
 		if s.read == nil {
 			continue

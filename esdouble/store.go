@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,7 @@ type store struct {
 	mu        sync.Mutex
 	indices   map[string]*index
 	templates map[string]*template
+	cluster   cluster
 }
 
 type index struct {
@@ -44,6 +46,13 @@ type index struct {
 	RefreshInterval     string `json:"refresh_interval,omitempty"`
 	SearchIdleAfter     string `json:"search_idle_after,omitempty"`
 	ReadOnlyAllowDelete bool   `json:"read_only_allow_delete,omitempty"`
+	Shards              int    `json:"number_of_shards,omitempty"` // 0: 1
+	Replicas            int    `json:"number_of_replicas,omitempty"`
+	// Unassigned: the disk did not allow its primary when it was created
+	// (cluster.go); it is allocated at a later check that does.
+	Unassigned bool `json:"unassigned,omitempty"`
+
+	allocated chan struct{} // closed once the primary is allocated
 
 	interval    time.Duration // < 0: no periodic refresh
 	idleAfter   time.Duration // index.search.idle.after
@@ -67,6 +76,7 @@ type docVersion struct{ seq, version int }
 type doc struct {
 	ID     string         `json:"_id"`
 	Source map[string]any `json:"_source"`
+	index  string         // the index's name, for a search's hits
 }
 
 // template is an index template: its mappings and settings apply to every
@@ -88,11 +98,23 @@ const (
 	defaultSearchIdle = 30 * time.Second
 )
 
-func openStore(dir string) (*store, error) {
+// elasticsearchData are names Elasticsearch 8 (and 7) keeps at the top of
+// its data path; the double never writes them.
+var elasticsearchData = []string{"node.lock", "_state", "indices", "nodes", "snapshot_cache"}
+
+func openStore(dir string, node map[string]string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	for _, name := range elasticsearchData {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil, fmt.Errorf("data directory %s holds Elasticsearch's data (%s): the %s leaves it untouched; give it another volume", dir, name, Honesty)
+		}
+	}
 	s := &store{dir: dir, indices: map[string]*index{}, templates: map[string]*template{}}
+	if err := s.loadCluster(node); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -162,8 +184,14 @@ func (idx *index) init() error {
 	idx.refreshed = make(chan struct{})
 	idx.lastRefresh = time.Now()
 	idx.lastSearch = time.Now()
+	idx.allocated = make(chan struct{})
+	if !idx.Unassigned {
+		close(idx.allocated)
+	}
 	return idx.applyTimes()
 }
+
+func (idx *index) shards() int { return max(idx.Shards, 1) }
 
 // applyTimes reads the index's refresh interval and search idle time.
 func (idx *index) applyTimes() error {
@@ -196,6 +224,7 @@ func (idx *index) searchIdle(now time.Time) bool {
 }
 
 func (idx *index) add(d doc) {
+	d.index = idx.Name
 	if i, ok := idx.ids[d.ID]; ok { // a later version, replayed from the log
 		idx.docs[i] = d
 	} else {
@@ -242,7 +271,7 @@ func (s *store) createIndexLocked(name string, m mappings, settings map[string]a
 	idx := &index{Name: name, UUID: newUUID()}
 	if t := s.templateFor(name); t != nil {
 		idx.Mappings = t.Template.Mappings.clone()
-		flat, err := flattenSettings(t.Template.Settings)
+		flat, err := flattenSettings(t.Template.Settings, "index.")
 		if err != nil {
 			return nil, err
 		}
@@ -252,6 +281,7 @@ func (s *store) createIndexLocked(name string, m mappings, settings map[string]a
 		return nil, err
 	}
 	applySettings(idx, settings)
+	idx.Unassigned = s.cluster.over("high")
 	if err := idx.init(); err != nil {
 		return nil, err
 	}
@@ -491,6 +521,13 @@ func (s *store) createDoc(name, id string, source map[string]any) (created, erro
 	return c, log.syncTo(pos)
 }
 
+// ensureIndex returns an index, creating it as a write does.
+func (s *store) ensureIndex(name string) (*index, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.indexLocked(name)
+}
+
 // indexLocked returns an index, creating it (from the matching template,
 // or with a dynamic mapping) if it is missing, as a write does. The caller
 // holds the lock.
@@ -679,6 +716,9 @@ func (s *store) getDoc(name, id string) (doc, docVersion, bool, error) {
 	if !ok {
 		return doc{}, docVersion{}, false, errNoIndex
 	}
+	if idx.Unassigned {
+		return doc{}, docVersion{}, false, noShard(false, name)
+	}
 	i, ok := idx.ids[id]
 	if !ok {
 		return doc{}, docVersion{}, false, nil
@@ -686,22 +726,56 @@ func (s *store) getDoc(name, id string) (doc, docVersion, bool, error) {
 	return idx.docs[i], idx.versions[id], true, nil
 }
 
-// searchable returns a copy of what search sees of an index at now: the
-// documents of its last refresh, and its mapping. A search on a search-idle
-// index with writes no refresh has shown waits for a refresh, as
-// Elasticsearch's does, so it sees them.
-func (s *store) searchable(name string, now time.Time) ([]doc, mappings, bool) {
+// searchable returns what search sees of the indices an expression names
+// ("a", "a,b", "a*", "*", "_all") at now: the documents of their last
+// refresh, and their mapping. As Elasticsearch's defaults have it, a
+// missing name is a 404 and a wildcard that matches nothing matches
+// nothing (hidden indices, starting with ".", only by name). A search on a
+// search-idle index with writes no refresh has shown waits for a refresh,
+// so it sees them; one on an index whose primary is not allocated fails.
+func (s *store) searchable(expr string, now time.Time) ([]doc, mappings, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, ok := s.indices[name]
-	if !ok {
-		return nil, mappings{}, false
+	var picked []*index
+	for _, part := range strings.Split(expr, ",") {
+		switch {
+		case strings.HasPrefix(part, "-") || strings.HasPrefix(part, "<"):
+			return nil, mappings{}, unsupported("the index expression [" + part + "]")
+		case part == "_all" || strings.Contains(part, "*"):
+			for _, name := range slices.Sorted(maps.Keys(s.indices)) {
+				if !strings.HasPrefix(name, ".") && (part == "_all" || globsOverlap(part, name)) && !slices.Contains(picked, s.indices[name]) {
+					picked = append(picked, s.indices[name])
+				}
+			}
+		default:
+			idx, ok := s.indices[part]
+			if !ok {
+				return nil, mappings{}, indexNotFound(part)
+			}
+			if !slices.Contains(picked, idx) {
+				picked = append(picked, idx)
+			}
+		}
 	}
-	if idx.searchIdle(now) && idx.visibleSeq != idx.seqNo {
-		idx.refresh(now)
+	var docs []doc
+	m := mappings{}
+	for _, idx := range picked {
+		if idx.Unassigned {
+			return nil, mappings{}, noShard(true, idx.Name)
+		}
+		if idx.searchIdle(now) && idx.visibleSeq != idx.seqNo {
+			idx.refresh(now)
+		}
+		idx.lastSearch = now
+		if len(picked) == 1 {
+			return idx.visible, idx.Mappings.clone(), nil // never changed in place: refresh makes a new one
+		}
+		if err := m.merge(idx.Mappings); err != nil {
+			return nil, mappings{}, unsupported("a search across indices whose mappings differ")
+		}
+		docs = append(docs, idx.visible...)
 	}
-	idx.lastSearch = now
-	return idx.visible, idx.Mappings.clone(), true // never changed in place: refresh makes a new one
+	return docs, m, nil
 }
 
 func (s *store) mapping(name string) (mappings, bool) {

@@ -11,7 +11,7 @@ import (
 // Elasticsearch's optimistic concurrency, made certain: the interfering
 // write happens inside the first attempt's apply.
 func TestUpdateConflictsAreRetriedThenRefused(t *testing.T) {
-	s, err := openStore(t.TempDir())
+	s, err := openStore(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestUpdateConflictsAreRetriedThenRefused(t *testing.T) {
 // write's is: after a restart it is still mapped, and still sums.
 func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openStore(dir)
+	s, err := openStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.close()
-	s, err = openStore(dir)
+	s, err = openStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

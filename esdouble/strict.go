@@ -107,17 +107,20 @@ func members(raw json.RawMessage, where string) ([]member, error) {
 	return out, nil
 }
 
-// fields is the strict reader of one kind of object: the keys it has, and
-// what Elasticsearch answers for the others.
+// fields is the strict reader of one kind of object: the keys the double
+// implements, and what it answers for the others.
 type fields struct {
 	where string
 	// known are the keys the double implements.
 	known []string
-	// elsewhere are keys Elasticsearch takes here that the double does not
-	// implement: refused as unsupported, never ignored.
-	elsewhere []string
-	// unknown builds the error for any other key; by default Elasticsearch's
-	// ObjectParser's "[where] unknown field [key]".
+	// others, where set, are all the other keys Elasticsearch's parser
+	// takes here (read from its source): such a key is refused as not
+	// implemented, and any key in neither list as Elasticsearch refuses
+	// it. Where others is nil the double cannot tell a key Elasticsearch
+	// has from a typo, and refuses every unknown key as not implemented.
+	others []string
+	// unknown builds Elasticsearch's error for a key in neither list; by
+	// default its ObjectParser's "[where] unknown field [key]".
 	unknown func(key string, v json.RawMessage) error
 }
 
@@ -132,7 +135,7 @@ func (f fields) read(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		switch {
 		case slices.Contains(f.known, m.key):
 			out[m.key] = m.value
-		case slices.Contains(f.elsewhere, m.key):
+		case f.others == nil || slices.Contains(f.others, m.key):
 			return nil, unsupported(fmt.Sprintf("[%s] field [%s]", f.where, m.key))
 		case f.unknown != nil:
 			return nil, f.unknown(m.key, m.value)
@@ -141,6 +144,19 @@ func (f fields) read(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		}
 	}
 	return out, nil
+}
+
+// inField wraps an error met while parsing the value of field key of
+// where, as Elasticsearch's ObjectParser does: "[where] failed to parse
+// field [key]", the error itself as its cause. The double's own refusals
+// are left as they are.
+func inField(where, key string, err error) error {
+	var e *esError
+	if !errors.As(err, &e) || e.own {
+		return err
+	}
+	return &esError{status: e.status, typ: "x_content_parse_exception",
+		reason: fmt.Sprintf("[%s] failed to parse field [%s]", where, key), cause: e}
 }
 
 // str reads a string field, as ObjectParser's declareString does.

@@ -44,7 +44,11 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if err := s.fault.check(opWrite, name); err != nil {
+	err = s.fault.check(opWrite, name)
+	if err == nil {
+		err = s.waitWritable(r, name)
+	}
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -102,7 +106,7 @@ func (e *scriptError) Error() string { return e.reason }
 // params.NAME, where params.NAME is a number) and an optional upsert.
 func parseUpdate(raw json.RawMessage) (field string, amount float64, upsert map[string]any, err error) {
 	m, err := (fields{where: "UpdateRequest", known: []string{"script", "upsert"},
-		elsewhere: []string{"doc", "doc_as_upsert", "scripted_upsert", "detect_noop", "_source"}}).read(raw)
+		others: []string{"doc", "doc_as_upsert", "scripted_upsert", "detect_noop", "_source"}}).read(raw)
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -120,9 +124,9 @@ func parseUpdate(raw json.RawMessage) (field string, amount float64, upsert map[
 	if token(v) == "VALUE_STRING" {
 		source, _ = str("script", "source", v)
 	} else {
-		sm, err := (fields{where: "script", known: []string{"source", "lang", "params"}, elsewhere: []string{"id", "options"}}).read(v)
+		sm, err := (fields{where: "script", known: []string{"source", "lang", "params"}, others: []string{"id", "options"}}).read(v)
 		if err != nil {
-			return "", 0, nil, err
+			return "", 0, nil, inField("UpdateRequest", "script", err)
 		}
 		if source, err = str("script", "source", sm["source"]); err != nil {
 			return "", 0, nil, err

@@ -32,7 +32,7 @@ func newDouble(t *testing.T) *double { return newDoubleB(t) }
 
 func newDoubleB(t testing.TB) *double {
 	t.Helper()
-	s, err := esdouble.New(t.TempDir(), esdouble.Options{})
+	s, err := esdouble.New(t.TempDir(), esdouble.Options{Version: "8.19.24"})
 	if err != nil {
 		t.Fatal(err)
 	}

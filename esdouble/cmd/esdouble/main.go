@@ -2,8 +2,13 @@
 // (package tvs/esdouble) for the offline stack, on :9200 with its data
 // in the esdata volume, as the real image would.
 //
-//	esdouble [-addr :9200] [-data DIR] [-write-latency 2ms] [-fault JSON]
+//	esdouble -version 8.19.24 [-addr :9200] [-data DIR] [-write-latency 2ms] [-fault JSON]
 //
+// -version (ESDOUBLE_VERSION, which its image sets from compose.yaml's pin)
+// is the Elasticsearch version it answers as. Like the official image, it
+// takes the node's settings from environment variables whose names hold a
+// dot (discovery.type, cluster.routing.allocation.disk.watermark.high, ...),
+// and refuses to start on one it does not implement.
 // -write-latency (also ESDOUBLE_WRITE_LATENCY) adds that much to every
 // acknowledged write, to model a real node's indexing and fsync; off by
 // default. -fault (also ESDOUBLE_FAULT) makes it push back from the start,
@@ -55,6 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	data := fs.String("data", "/usr/share/elasticsearch/data", "data directory")
 	latency := fs.Duration("write-latency", 0, "added to every acknowledged write, e.g. 2ms (default none)")
 	faultSpec := fs.String("fault", os.Getenv("ESDOUBLE_FAULT"), `push-back from the start, e.g. '{"writes": "rejected", "for": "30s"}' (tests and demos only; default none)`)
+	version := fs.String("version", os.Getenv("ESDOUBLE_VERSION"), "the Elasticsearch version it answers as (required)")
 	if v := os.Getenv("ESDOUBLE_WRITE_LATENCY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -74,13 +80,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fault = f
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("double", esdouble.Honesty)
-	srv, err := esdouble.New(*data, esdouble.Options{WriteLatency: *latency, Fault: fault})
+	settings := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.Contains(k, ".") {
+			settings[k] = v
+		}
+	}
+	srv, err := esdouble.New(*data, esdouble.Options{WriteLatency: *latency, Fault: fault, Version: *version, Settings: settings})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data, "write_latency", latency.String(), "fault", *faultSpec)
+	log.Info("THIS IS A TEST DOUBLE, NOT ELASTICSEARCH: serving the Elasticsearch REST API endpoints tvs uses", "addr", *addr, "data", *data, "version", *version, "settings", settings, "write_latency", latency.String(), "fault", *faultSpec)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
 	select {
