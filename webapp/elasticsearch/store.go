@@ -123,7 +123,8 @@ func (s *Store) Prepare(ctx context.Context) error {
 		Index: s.index, Body: strings.NewReader(`{"mappings": ` + mappings + `}`),
 	}.Do(ctx, s.client)
 	err = done(res, err, "create index "+s.index)
-	if err != nil && !strings.Contains(err.Error(), "resource_already_exists_exception") {
+	var ae *apiError
+	if err != nil && !(errors.As(err, &ae) && ae.typ == "resource_already_exists_exception") {
 		return err
 	}
 	res, err = esapi.IndicesPutMappingRequest{
@@ -147,7 +148,12 @@ func (s *Store) Store(ctx context.Context, b visits.Batch) error {
 		drain(res)
 		return nil
 	}
-	return done(res, err, "create "+b.ID)
+	err = done(res, err, "create "+b.ID)
+	var ae *apiError
+	if errors.As(err, &ae) && (ae.typ == "index_not_found_exception" || ae.typ == "strict_dynamic_mapping_exception") {
+		return fmt.Errorf("%w: %w", visits.ErrNotPrepared, err)
+	}
+	return err
 }
 
 var searchBody = fmt.Sprintf(`{
@@ -225,7 +231,7 @@ func check(res *esapi.Response, err error, what string) error {
 	}
 	if res.IsError() {
 		defer drain(res)
-		return fmt.Errorf("%s: %s", what, errorReason(res))
+		return fmt.Errorf("%s: %w", what, readError(res))
 	}
 	// The official client refuses a server that does not say it is
 	// Elasticsearch; esapi alone does not check.
@@ -236,18 +242,30 @@ func check(res *esapi.Response, err error, what string) error {
 	return nil
 }
 
-// errorReason returns Elasticsearch's error type and reason, or the status.
-func errorReason(res *esapi.Response) string {
+// apiError is an error answer of Elasticsearch: its status, and the type
+// and reason of its error body (none when the body had none).
+type apiError struct {
+	status      string
+	typ, reason string
+}
+
+func (e *apiError) Error() string {
+	if e.typ == "" {
+		return e.status
+	}
+	return e.status + ": " + e.typ + ": " + e.reason
+}
+
+// readError reads an error answer's body.
+func readError(res *esapi.Response) *apiError {
 	var e struct {
 		Error struct {
 			Type   string `json:"type"`
 			Reason string `json:"reason"`
 		} `json:"error"`
 	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&e); err != nil || e.Error.Type == "" {
-		return res.Status()
-	}
-	return fmt.Sprintf("%s: %s: %s", res.Status(), e.Error.Type, e.Error.Reason)
+	_ = json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&e)
+	return &apiError{status: res.Status(), typ: e.Error.Type, reason: e.Error.Reason}
 }
 
 // drain reads the rest of the body so the connection can be reused.

@@ -3,6 +3,7 @@ package elasticsearch_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -211,6 +212,12 @@ func TestPrepareUpgradesAnOlderIndex(t *testing.T) {
 		t.Fatalf("create the old index: %d", code)
 	}
 	s := newStore(t, d.url)
+	// Before Prepare, storage refuses the proc field, and the store says
+	// the recorder must prepare (by the error's type, not its words).
+	err := s.Store(context.Background(), visits.Batch{ID: "p-0", Proc: "p", Host: "h", N: 1, At: time.Now()})
+	if !errors.Is(err, visits.ErrNotPrepared) {
+		t.Fatalf("a batch the old mapping refuses: %v, want ErrNotPrepared", err)
+	}
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -346,9 +346,12 @@ func (w *batchWriter) step(ctx context.Context) error {
 	b := *w.inflight
 	b.At = time.Now().UTC()
 	if err := r.store.Store(ctx, b); err != nil {
-		// Storage may have lost its index or template meanwhile: prepare
-		// again before the next try (it is idempotent).
-		w.prepared = false
+		// Storage lost its index or mapping meanwhile: prepare again
+		// before the next try. Any other failure (an outage, push-back)
+		// is not helped by preparing, which costs a cluster-state update.
+		if errors.Is(err, ErrNotPrepared) {
+			w.prepared = false
+		}
 		r.setWriteErr(fmt.Errorf("store %d visits as %s: %w", b.N, b.ID, err))
 		return err
 	}

@@ -3,6 +3,7 @@ package visits_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ type faults struct {
 	batches  atomic.Int64 // batches stored, lost answers included
 	prepares atomic.Int64 // Prepare calls that succeeded
 	lag      atomic.Bool  // Totals returns what was stored at the last refresh
+	lostIdx  atomic.Int32 // the next n writes find no index (ErrNotPrepared)
 
 	mu          sync.Mutex
 	unrefreshed []visits.Batch // stored since the last refresh
@@ -45,6 +47,9 @@ func (f *faults) Prepare(ctx context.Context) error {
 func (f *faults) Store(ctx context.Context, b visits.Batch) error {
 	if f.down.Load() {
 		return errDown
+	}
+	if f.lostIdx.Add(-1) >= 0 {
+		return fmt.Errorf("%w: 404 Not Found: index_not_found_exception", visits.ErrNotPrepared)
 	}
 	if d := time.Duration(f.slow.Load()); d > 0 {
 		select {
@@ -397,6 +402,32 @@ func TestPrepareRetriesUntilStorageAnswers(t *testing.T) {
 	eventually(t, 5*time.Second, "ready once storage answers", func() bool { return r.Ready(context.Background()) == nil })
 	if f.prepares.Load() == 0 {
 		t.Fatal("storage was never prepared")
+	}
+}
+
+// Storage is prepared again only when it says it lost what Prepare made,
+// not after every failed write: during an outage or push-back each replica
+// would otherwise put the index template (a cluster-state update) once a
+// second.
+func TestPrepareAgainOnlyWhenStorageSaysSo(t *testing.T) {
+	f := newFaults()
+	r := start(t, f, "r1", visits.Options{})
+	defer closeOK(t, r)
+	eventually(t, 5*time.Second, "ready", func() bool { return r.Ready(context.Background()) == nil })
+	before := f.prepares.Load()
+	f.loseNext.Store(3)
+	for range 3 {
+		r.Visit(context.Background())
+	}
+	eventually(t, 5*time.Second, "the lost answers retried", func() bool { return r.Snapshot().Pending == 0 })
+	if n := f.prepares.Load(); n != before {
+		t.Fatalf("%d prepares after writes whose answers were lost, want none", n-before)
+	}
+	f.lostIdx.Store(1)
+	r.Visit(context.Background())
+	eventually(t, 5*time.Second, "the visit stored once prepared again", func() bool { return r.Snapshot().Pending == 0 })
+	if n := f.prepares.Load(); n != before+1 {
+		t.Fatalf("%d prepares after storage lost its index, want 1", n-before)
 	}
 }
 

@@ -9,6 +9,7 @@ package visits
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -27,6 +28,11 @@ type Counter interface {
 	// Describe names the storage for logs and the page, with no secret in it.
 	Describe() string
 }
+
+// ErrNotPrepared wraps a Store's error when storage says it lacks what
+// Prepare makes (the index, or a field of its mapping): the Recorder then
+// prepares again before the next write, and only then.
+var ErrNotPrepared = errors.New("storage is not prepared")
 
 // Store is what a Recorder needs of storage.
 type Store interface {
