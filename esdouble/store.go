@@ -448,8 +448,7 @@ func (s *store) putSettings(name string, flat map[string]any) error {
 	if err := next.applyTimes(); err != nil {
 		return err
 	}
-	idx.RefreshInterval, idx.SearchIdleAfter, idx.ReadOnlyAllowDelete = next.RefreshInterval, next.SearchIdleAfter, next.ReadOnlyAllowDelete
-	_ = idx.applyTimes()
+	*idx = next
 	return s.saveMeta(idx)
 }
 

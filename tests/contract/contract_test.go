@@ -31,10 +31,12 @@ import (
 	"tvs/tests/harness"
 )
 
-// base is the storage's URL, and realES whether it is Elasticsearch.
+// base is the storage's URL, realES whether it is Elasticsearch, and
+// version the Elasticsearch version compose.yaml pins.
 var (
-	base   string
-	realES bool
+	base    string
+	realES  bool
+	version string
 )
 
 func TestMain(m *testing.M) {
@@ -51,6 +53,11 @@ func TestMain(m *testing.M) {
 
 // startTarget picks and starts the storage the suite checks.
 func startTarget() (stop func(), err error) {
+	pins, err := harness.Pins(context.Background(), harness.Root())
+	if err != nil {
+		return nil, err
+	}
+	_, version, _ = strings.Cut(pins.Storage, ":")
 	if u := os.Getenv("TVS_TEST_ES_URL"); u != "" {
 		base, realES = strings.TrimRight(u, "/"), true
 		fmt.Println("contract: checking the Elasticsearch at TVS_TEST_ES_URL")
@@ -62,7 +69,10 @@ func startTarget() (stop func(), err error) {
 		if err != nil {
 			return nil, err
 		}
-		double, err := esdouble.New(dir, esdouble.Options{})
+		// As testcontainers' elasticsearch module starts a node: one node,
+		// the disk decider off.
+		double, err := esdouble.New(dir, esdouble.Options{Version: version, Settings: map[string]string{
+			"discovery.type": "single-node", "cluster.routing.allocation.disk.threshold_enabled": "false"}})
 		if err != nil {
 			return nil, err
 		}
@@ -167,24 +177,110 @@ const mapping = `{"settings":{"number_of_shards":1,"number_of_replicas":0},
  "mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"n":{"type":"long"},"at":{"type":"date"}}}}`
 
 // Every successful answer carries X-Elastic-Product, which the Go client
-// checks; the info API reports an 8.x version.
-func TestInfoIdentifiesAsElasticsearch8(t *testing.T) {
+// checks; the info API reports the version compose.yaml pins.
+func TestInfoIsThePinnedVersion(t *testing.T) {
 	each(t, func(t *testing.T, base, _ string) {
 		r := call(t, http.MethodGet, base+"/", "")
 		if r.status != 200 || r.header.Get("X-Elastic-Product") != "Elasticsearch" {
 			t.Fatalf("GET /: %d, X-Elastic-Product %q", r.status, r.header.Get("X-Elastic-Product"))
 		}
-		if v, _ := path(r.body, "version", "number").(string); !strings.HasPrefix(v, "8.") {
-			t.Fatalf("version.number = %q, want 8.x", v)
+		if v, _ := path(r.body, "version", "number").(string); v != version {
+			t.Fatalf("version.number = %q, want %q (compose.yaml's pin)", v, version)
 		}
 	})
 }
 
-func TestClusterHealthIsGreenOrYellow(t *testing.T) {
-	each(t, func(t *testing.T, base, _ string) {
-		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=yellow&timeout=5s", "")
-		if s := path(r.body, "status"); r.status != 200 || (s != "green" && s != "yellow") {
+// health's body has Elasticsearch's fields (cluster.health/10_basic.yml),
+// and an index with no replica on one node is green.
+func TestClusterHealthHasElasticsearchsFields(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=10s", "")
+		if r.status != 200 || path(r.body, "status") != "green" || path(r.body, "timed_out") != false {
 			t.Fatalf("health: %d %v", r.status, r.body)
+		}
+		for _, f := range []string{"cluster_name", "number_of_nodes", "number_of_data_nodes", "active_primary_shards", "active_shards",
+			"relocating_shards", "initializing_shards", "unassigned_shards", "unassigned_primary_shards", "delayed_unassigned_shards",
+			"number_of_pending_tasks", "number_of_in_flight_fetch", "task_max_waiting_in_queue_millis", "active_shards_percent_as_number"} {
+			if _, ok := r.body[f]; !ok {
+				t.Errorf("health has no %s: %v", f, r.body)
+			}
+		}
+	})
+}
+
+// One node allocates no replica: an index with one is yellow, and health
+// waiting for green answers 408 with the status, timed out. Without
+// replicas it is green again.
+func TestReplicasOnOneNodeAreYellow(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, `{"settings":{"number_of_shards":1,"number_of_replicas":1}}`)
+		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=1s", "")
+		if r.status != 408 || path(r.body, "status") != "yellow" || path(r.body, "timed_out") != true {
+			t.Fatalf("health with a replica: %d %v, want 408, yellow, timed out", r.status, r.body)
+		}
+		call(t, http.MethodPut, base+"/"+index+"/_settings", `{"index":{"number_of_replicas":0}}`)
+		if r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=10s", ""); r.status != 200 {
+			t.Fatalf("health without replicas: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// Past the high disk watermark a new index's primary is not allocated
+// ("Disk-based shard allocation"; 8.x applies it to one node too): health
+// is red, a write waits for the primary and fails 503, a search fails 503.
+// Watermarks back within the disk, the index is allocated (a settings
+// change reroutes) and takes writes. Here the watermarks ask for more free
+// space than any disk has; the decider, off where the suite's node starts,
+// is turned on for the test.
+func TestAPrimaryTheDiskRefusesIsRed(t *testing.T) {
+	// disk sets the watermarks to ask for free space, or (free "") resets
+	// them; the flood stage stays low: no index of the node is blocked.
+	disk := func(free string) {
+		t.Helper()
+		on, low, flood := `true`, `"`+free+`"`, `"1b"`
+		if free == "" {
+			on, low, flood = "null", "null", "null"
+		}
+		r := call(t, http.MethodPut, base+"/_cluster/settings", `{"transient":{"cluster.routing.allocation.disk.threshold_enabled":`+on+
+			`,"cluster.routing.allocation.disk.watermark.low":`+low+`,"cluster.routing.allocation.disk.watermark.high":`+low+
+			`,"cluster.routing.allocation.disk.watermark.flood_stage":`+flood+`}}`)
+		if r.status != 200 {
+			t.Fatalf("cluster settings: %d %v", r.status, r.body)
+		}
+	}
+	each(t, func(t *testing.T, base, index string) {
+		t.Cleanup(func() { disk("") })
+		disk("1000tb")
+		// The node reads its disk every cluster.info.update.interval: until
+		// it has, a new index may still be allocated. Try new indices
+		// until one is red.
+		red := ""
+		for i := 0; red == "" && i < 40; i++ {
+			name := fmt.Sprintf("%s-%d", index, i)
+			t.Cleanup(func() { call(t, http.MethodDelete, base+"/"+name, "") })
+			call(t, http.MethodPut, base+"/"+name+"?timeout=1s", mapping)
+			if r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=yellow&timeout=1s", ""); r.status == 408 && path(r.body, "status") == "red" {
+				red = name
+			}
+		}
+		if red == "" {
+			t.Fatal("no new index was left unallocated past the high watermark in 40 tries")
+		}
+		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=yellow&timeout=1s", "")
+		if r.status != 408 || path(r.body, "timed_out") != true || path(r.body, "unassigned_primary_shards") == 0.0 {
+			t.Fatalf("health of a red cluster: %d %v", r.status, r.body)
+		}
+		r = call(t, http.MethodPut, base+"/"+red+"/_create/d1?timeout=1s", `{"host":"a","n":1}`)
+		wantError(t, r, 503, []string{"unavailable_shards_exception"}, "primary shard is not active")
+		r = call(t, http.MethodPost, base+"/"+red+"/_search", `{"size":0}`)
+		wantError(t, r, 503, []string{"search_phase_execution_exception"}, "all shards failed")
+		disk("")
+		if r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=10s", ""); r.status != 200 {
+			t.Fatalf("health once the watermarks are back: %d %v", r.status, r.body)
+		}
+		if r := call(t, http.MethodPut, base+"/"+red+"/_create/d1", `{"host":"a","n":1}`); r.status != 201 {
+			t.Fatalf("write once allocated: %d %v", r.status, r.body)
 		}
 	})
 }
@@ -383,16 +479,19 @@ func TestRefreshTrueIsVisibleWhenAnswered(t *testing.T) {
 }
 
 // refresh=wait_for answers only once a refresh has made the write
-// searchable; it does not force one.
+// searchable; it does not force one. With a 2 s refresh interval, a write
+// answered at once would be searchable only if a refresh fell in the
+// milliseconds between its answer and the search.
 func TestRefreshWaitForAnswersAfterTheNextRefresh(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
-		call(t, http.MethodPut, base+"/"+index, `{"settings":{"index":{"refresh_interval":"200ms"}}}`)
+		call(t, http.MethodPut, base+"/"+index, `{"settings":{"index":{"refresh_interval":"2s"}}}`)
+		call(t, http.MethodPut, base+"/"+index+"/_create/d0", `{"host":"a","n":2}`)
 		r := call(t, http.MethodPut, base+"/"+index+"/_create/d1?refresh=wait_for", `{"host":"a","n":3}`)
 		if r.status != 201 || path(r.body, "forced_refresh") == true {
 			t.Fatalf("create with refresh=wait_for: %d %v", r.status, r.body)
 		}
-		if hits, sum := hitsAndSum(t, base, index); hits != 1 || sum != 3 {
-			t.Fatalf("after wait_for search sees %v hits, sum %v; want 1, 3", hits, sum)
+		if hits, sum := hitsAndSum(t, base, index); hits != 2 || sum != 5 {
+			t.Fatalf("once wait_for answered, search sees %v hits, sum %v; want 2, 5 (it waited for a refresh)", hits, sum)
 		}
 	})
 }

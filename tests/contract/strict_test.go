@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"tvs/esdouble"
 	"tvs/webapp/elasticsearch"
 	"tvs/webapp/visits"
 )
@@ -24,17 +25,23 @@ import (
 // a real node.
 
 // wantError checks that r is a 400 (or status) of one of types whose
-// reason mentions every one of words.
+// error (its reason, causes and root causes) mentions every one of words.
+// The test double may instead refuse in its own words, as a 400 saying it
+// does not implement what it names: never Elasticsearch's answer to
+// invalid input for input it cannot judge.
 func wantError(t *testing.T, r response, status int, types []string, words ...string) {
 	t.Helper()
 	typ, _ := path(r.body, "error", "type").(string)
-	reason := fmt.Sprint(path(r.body, "error", "reason"))
+	whole, _ := json.Marshal(path(r.body, "error"))
 	ok := r.status == status && slices.Contains(types, typ)
+	if !realES && r.status == 400 && strings.Contains(fmt.Sprint(path(r.body, "error", "reason")), "not implemented by the "+esdouble.Honesty) {
+		ok = true
+	}
 	for _, w := range words {
-		ok = ok && strings.Contains(reason, w)
+		ok = ok && strings.Contains(string(whole), w)
 	}
 	if !ok {
-		t.Fatalf("got %d %s %q; want %d, one of %v, naming %v", r.status, typ, reason, status, types, words)
+		t.Fatalf("got %d %s %s; want %d, one of %v, naming %v", r.status, typ, whole, status, types, words)
 	}
 }
 
@@ -43,7 +50,7 @@ func TestSearchRefusesUnknownKeys(t *testing.T) {
 		call(t, http.MethodPut, base+"/"+index, mapping)
 		search := func(body string) response { return call(t, http.MethodPost, base+"/"+index+"/_search", body) }
 		t.Run("top-level key", func(t *testing.T) {
-			wantError(t, search(`{"size":0,"agg":{"v":{"sum":{"field":"n"}}}}`), 400, []string{"parsing_exception"}, "[agg]")
+			wantError(t, search(`{"size":0,"agg":{"v":{"sum":{"field":"n"}}}}`), 400, []string{"parsing_exception"}, "agg")
 		})
 		t.Run("aggregation parameter", func(t *testing.T) {
 			wantError(t, search(`{"size":0,"aggs":{"v":{"sum":{"feild":"n"}}}}`), 400, []string{"x_content_parse_exception", "parsing_exception"}, "feild")
@@ -52,10 +59,10 @@ func TestSearchRefusesUnknownKeys(t *testing.T) {
 			wantError(t, search(`{"size":0,"aggs":{"h":{"terms":{"field":"host","sise":5}}}}`), 400, []string{"x_content_parse_exception", "parsing_exception"}, "sise")
 		})
 		t.Run("aggregation type", func(t *testing.T) {
-			wantError(t, search(`{"size":0,"aggs":{"v":{"summ":{"field":"n"}}}}`), 400, []string{"parsing_exception"}, "Unknown aggregation type [summ]")
+			wantError(t, search(`{"size":0,"aggs":{"v":{"summ":{"field":"n"}}}}`), 400, []string{"parsing_exception"}, "summ")
 		})
 		t.Run("query type", func(t *testing.T) {
-			wantError(t, search(`{"query":{"termm":{"host":"a"}}}`), 400, []string{"parsing_exception"}, "unknown query [termm]")
+			wantError(t, search(`{"query":{"termm":{"host":"a"}}}`), 400, []string{"parsing_exception"}, "termm")
 		})
 		t.Run("term query parameter", func(t *testing.T) {
 			wantError(t, search(`{"query":{"term":{"host":{"valeu":"a"}}}}`), 400, []string{"parsing_exception"}, "valeu")
@@ -88,7 +95,7 @@ func TestCreateIndexRefusesUnknownKeysSettingsAndMappings(t *testing.T) {
 			wantError(t, create(`{"mapping":{"properties":{"n":{"type":"long"}}}}`), 400, []string{"parse_exception"}, "unknown key [mapping]")
 		})
 		t.Run("setting", func(t *testing.T) {
-			wantError(t, create(`{"settings":{"index":{"refresh_intervall":"1s"}}}`), 400, []string{"illegal_argument_exception"}, "unknown setting [index.refresh_intervall]")
+			wantError(t, create(`{"settings":{"index":{"refresh_intervall":"1s"}}}`), 400, []string{"illegal_argument_exception"}, "index.refresh_intervall")
 		})
 		t.Run("root mapping parameter", func(t *testing.T) {
 			wantError(t, create(`{"mappings":{"propertis":{"n":{"type":"long"}}}}`), 400, []string{"mapper_parsing_exception"}, "propertis")
@@ -124,12 +131,16 @@ func TestIndexTemplateRefusesUnknownFields(t *testing.T) {
 		t.Run("top-level field", func(t *testing.T) {
 			wantError(t, put(`{"index_patterns":["`+index+`"],"priority":500,"templat":{}}`), 400, []string{"x_content_parse_exception"}, "templat")
 		})
+		// Elasticsearch's object parser wraps what fails inside a field:
+		// the top reason names the field, the unknown key is in the cause.
 		t.Run("template field", func(t *testing.T) {
-			wantError(t, put(`{"index_patterns":["`+index+`"],"priority":500,"template":{"mapping":{}}}`), 400, []string{"x_content_parse_exception"}, "mapping")
+			r := put(`{"index_patterns":["` + index + `"],"priority":500,"template":{"mapping":{}}}`)
+			wantError(t, r, 400, []string{"x_content_parse_exception"}, "[index_template] failed to parse field [template]", "mapping")
 		})
+		// A composable template's settings are validated as a template.
 		t.Run("setting", func(t *testing.T) {
 			wantError(t, put(`{"index_patterns":["`+index+`"],"priority":500,"template":{"settings":{"number_of_shard":1}}}`), 400,
-				[]string{"illegal_argument_exception"}, "number_of_shard")
+				[]string{"invalid_index_template_exception"}, "number_of_shard")
 		})
 	})
 }
@@ -156,7 +167,7 @@ func TestUpdateRefusesUnknownFields(t *testing.T) {
 		r := call(t, http.MethodPost, base+"/"+index+"/_update/1", `{"scrpt":{"source":"ctx._source.counter += params.count","params":{"count":1}},"upsert":{"counter":1}}`)
 		wantError(t, r, 400, []string{"x_content_parse_exception"}, "scrpt")
 		r = call(t, http.MethodPost, base+"/"+index+"/_update/1", `{"script":{"sorce":"ctx._source.counter += params.count","params":{"count":1}},"upsert":{"counter":1}}`)
-		wantError(t, r, 400, []string{"x_content_parse_exception"}, "sorce")
+		wantError(t, r, 400, []string{"x_content_parse_exception"}, "[UpdateRequest] failed to parse field [script]", "sorce")
 	})
 }
 
@@ -165,7 +176,7 @@ func TestUnknownURLParameterIs400(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
 		call(t, http.MethodPut, base+"/"+index, mapping)
 		r := call(t, http.MethodPut, base+"/"+index+"/_create/d1?refreshh=true", `{"host":"a","n":1}`)
-		wantError(t, r, 400, []string{"illegal_argument_exception"}, "unrecognized parameter", "refreshh")
+		wantError(t, r, 400, []string{"illegal_argument_exception"}, "refreshh")
 	})
 }
 

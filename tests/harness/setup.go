@@ -65,7 +65,7 @@ func Setup(ctx context.Context, out io.Writer) (*Env, error) {
 	if _, err := docker.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoDocker, err)
 	}
-	e := &Env{Root: repoRoot(), docker: docker}
+	e := &Env{Root: Root(), docker: docker}
 	// The harness says what it decides; testcontainers' own lines (one per
 	// container created, started, stopped) would bury the tests' figures.
 	tclog.SetDefault(tclog.NewNoopLogger())
@@ -188,8 +188,8 @@ func onOff(b bool) string {
 	return "off"
 }
 
-// repoRoot is the repository root: two folders up from this file.
-func repoRoot() string {
+// Root is the repository root: two folders up from this file.
+func Root() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
