@@ -124,6 +124,16 @@ func (s *Stack) AddFiles(files ...string) { s.files = append(s.files, files...) 
 // The first stack of a run builds the images of services with a build
 // section.
 func (s *Stack) Up(ctx context.Context, replicas int) error {
+	return s.up(ctx, replicas, true)
+}
+
+// Start is Up without waiting for health: for a stack whose storage is
+// meant to be unhealthy (a red cluster).
+func (s *Stack) Start(ctx context.Context, replicas int) error {
+	return s.up(ctx, replicas, false)
+}
+
+func (s *Stack) up(ctx context.Context, replicas int, wait bool) error {
 	vars := map[string]string{"WEBAPP_REPLICAS": strconv.Itoa(replicas)}
 	for k, v := range s.vars {
 		vars[k] = v
@@ -158,7 +168,7 @@ func (s *Stack) Up(ctx context.Context, replicas int) error {
 		return fmt.Errorf("stack %s: %w", s.Project, err)
 	}
 	dc.WithEnv(vars)
-	err = dc.Up(ctx, compose.Wait(true),
+	err = dc.Up(ctx, compose.Wait(wait),
 		compose.Recreate(api.RecreateNever), compose.RecreateDependencies(api.RecreateNever))
 	s.mu.Lock()
 	if s.current != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"tvs/esdouble"
 	"tvs/tests/harness"
 	"tvs/webapp/config"
-	"tvs/webapp/elasticsearch"
 )
 
 // When storage pushes back (a full write queue, a disk past its flood-stage
@@ -155,10 +155,42 @@ func TestStorageRejectingWritesLosesNothing(t *testing.T) {
 	}
 }
 
-// The disk past its flood-stage watermark: Elasticsearch blocks the index
-// (index.blocks.read_only_allow_delete, set here as the node would). The
-// page and /readyz show the troubleshooting guide's symptom, the visits
-// wait as pending, and are stored once the block is lifted.
+// watermarks sets the disk watermarks as transient cluster settings
+// (free space, e.g. "1000tb": more than any disk has), or resets them
+// ("null"); the monitor reads the disk every 10 s meanwhile.
+func (s *testStack) watermarks(low, high, flood string) {
+	s.t.Helper()
+	interval := `"10s"`
+	if low == "null" {
+		interval = "null"
+	}
+	s.storage(http.MethodPut, "/_cluster/settings", `{"transient":{"cluster.info.update.interval":`+interval+
+		`,"cluster.routing.allocation.disk.watermark.low":`+low+`,"cluster.routing.allocation.disk.watermark.high":`+high+
+		`,"cluster.routing.allocation.disk.watermark.flood_stage":`+flood+`}}`)
+}
+
+// page gets the page through entry and checks it shows the
+// troubleshooting guide's symptom: COUNT: ---- (database unavailable).
+func pageShowsNoCount(t *testing.T, base string) {
+	t.Helper()
+	res, err := harness.FreshClient().Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "COUNT: <b>----</b>") || !strings.Contains(string(body), "(database unavailable)") {
+		t.Errorf("the page: %s, without COUNT: ---- (database unavailable)", res.Status)
+	}
+}
+
+// The disk past its flood-stage watermark: the node's disk monitor blocks
+// every index (index.blocks.read_only_allow_delete) at its next check, and
+// lifts the block by itself once the disk is below the high watermark. The
+// watermarks here ask for more free space than the disk has, so the test
+// runs the same on a real node. The page and /readyz show the
+// troubleshooting guide's symptom, the visits wait as pending, and are
+// stored once the block is lifted.
 func TestFloodStageBlockShowsTheDocumentedSymptom(t *testing.T) {
 	needStacks(t)
 	s := startStack(t, 2)
@@ -168,28 +200,106 @@ func TestFloodStageBlockShowsTheDocumentedSymptom(t *testing.T) {
 	}
 	stop := visitLoad(s.entry, 10)
 	time.Sleep(time.Second)
-	blocks := "/" + elasticsearch.DefaultIndex + "/_settings"
-	s.storage(http.MethodPut, blocks, `{"index.blocks.read_only_allow_delete": true}`)
-	symptom := waitReadyz(t, s.entry, http.StatusServiceUnavailable, 10*time.Second, "429", "cluster_block_exception", "flood-stage watermark")
+	s.watermarks(`"1000tb"`, `"1000tb"`, `"1000tb"`)
+	// A real node applies it at its next disk check: up to its 30 s
+	// interval, then 10 s.
+	symptom := waitReadyz(t, s.entry, http.StatusServiceUnavailable, 60*time.Second, "429", "cluster_block_exception", "flood-stage watermark")
 	t.Logf("flood-stage block; /readyz: %s", symptom)
-	res, err := harness.FreshClient().Get(s.entry + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(body), "COUNT: <b>----</b>") || !strings.Contains(string(body), "(database unavailable)") {
-		t.Errorf("the page during the block: %s, without COUNT: ---- (database unavailable)", res.Status)
-	}
+	pageShowsNoCount(t, s.entry)
 	st, err := harness.ReadStats(context.Background(), s.entry)
 	if err != nil || st.Pending == 0 {
 		t.Errorf("/api/stats during the block: pending %d, %v; want visits pending", st.Pending, err)
 	}
 	time.Sleep(2 * time.Second)
-	s.storage(http.MethodPut, blocks, `{"index.blocks.read_only_allow_delete": null}`)
-	waitReadyz(t, s.entry, http.StatusOK, 20*time.Second)
+	s.watermarks("null", "null", "null")
+	waitReadyz(t, s.entry, http.StatusOK, 60*time.Second)
 	time.Sleep(time.Second)
 	v := stop()
+	checkStoredOnce(t, s.entry, before, v, 1) // and the page this test looked at
+}
+
+// fairlyFullDisk is a laptop's disk as the double pretends it (64 GB,
+// 4 GB free: 93.75 % used) under Elasticsearch's default watermarks, the
+// ones compose.yaml replaces.
+const fairlyFullDisk = `services:
+  storage:
+    environment:
+      cluster.routing.allocation.disk.watermark.low: 85%
+      cluster.routing.allocation.disk.watermark.high: 90%
+      cluster.routing.allocation.disk.watermark.flood_stage: 95%
+      ESDOUBLE_FAULT: '{"disk": {"total": "64gb", "free": "4gb"}}'
+`
+
+// A fairly full laptop disk under Elasticsearch's default watermarks: the
+// visits index is never allocated, the cluster is red. The stack shows
+// docs/troubleshooting.md's symptom (storage not healthy, its health
+// answering 408, COUNT: ---- on every page) and the fix there (the
+// watermarks as compose.yaml sets them) brings it back with every visit
+// answered stored, none twice.
+func TestRedClusterShowsTheSymptomAndRecovers(t *testing.T) {
+	needDouble(t)
+	s := newStack(t, harness.StackOptions{Overrides: []string{fairlyFullDisk}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := s.Start(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	url, err := s.EntryURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.entry = url
+	// No shard answers a search; a write waits for the primary, then fails.
+	symptom := waitReadyz(t, s.entry, http.StatusServiceUnavailable, 2*time.Minute, "503 Service Unavailable", "all shards failed")
+	t.Logf("red cluster; /readyz: %s", symptom)
+	pageShowsNoCount(t, s.entry)
+
+	storage := s.one("storage")
+	out, code, err := storage.Exec(ctx, "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s")
+	if err != nil || code == 0 || !strings.Contains(out, "408") {
+		t.Errorf("storage's healthcheck on a red cluster: exit %d, %q, %v; want it failing with 408", code, out, err)
+	}
+	if info, err := storage.Inspect(ctx); err != nil || info.State.Health == nil || info.State.Health.Status == "healthy" {
+		t.Errorf("storage's health on a red cluster: %+v, %v; want not healthy", info.State.Health, err)
+	}
+	before := int64(0) // a new stack: nothing stored before the load
+	stop := visitLoad(s.entry, 10)
+	symptom = waitReadyz(t, s.entry, http.StatusServiceUnavailable, 30*time.Second, "unavailable_shards_exception", "primary shard is not active")
+	t.Logf("red cluster under load; /readyz: %s", symptom)
+
+	// The fix: compose.yaml's watermarks, as a user would set them on the
+	// running node.
+	p, err := harness.Project(ctx, []string{filepath.Join(harness.Root(), "compose.yaml")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fix []string
+	for k, v := range p.Services["storage"].Environment {
+		if strings.HasPrefix(k, "cluster.routing.allocation.disk.watermark.") && v != nil {
+			fix = append(fix, fmt.Sprintf("%q: %q", k, *v))
+		}
+	}
+	if len(fix) != 3 {
+		t.Fatalf("compose.yaml sets %d watermarks for storage, want 3: %v", len(fix), fix)
+	}
+	s.storage(http.MethodPut, "/_cluster/settings", `{"persistent":{`+strings.Join(fix, ",")+`}}`)
+	waitReadyz(t, s.entry, http.StatusOK, 30*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := storage.Inspect(ctx)
+		if err == nil && info.State.Health != nil && info.State.Health.Status == "healthy" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("storage not healthy 30 s after the fix: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	v := stop()
+	if v.degraded == 0 {
+		t.Errorf("no page was answered without a count while the cluster was red")
+	}
 	checkStoredOnce(t, s.entry, before, v, 1) // and the page this test looked at
 }
 

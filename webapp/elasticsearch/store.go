@@ -45,6 +45,10 @@ type Store struct {
 	index    string
 	client   esapi.Transport
 	redacted string // the URL with its password replaced by xxxxx
+	// waitShards is how long storage may wait for a shard before it
+	// answers: the client's four tries (retries on 503) each wait this
+	// long, and the last answer still comes within our call timeout.
+	waitShards time.Duration
 }
 
 var _ visits.Store = (*Store)(nil)
@@ -91,7 +95,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %w", redacted, err)
 	}
-	return &Store{index: cfg.Index, client: client, redacted: redacted}, nil
+	return &Store{index: cfg.Index, client: client, redacted: redacted, waitShards: cfg.CallTimeout / 6}, nil
 }
 
 // Describe names the storage, its password (if any) redacted.
@@ -120,7 +124,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	res, err = esapi.IndicesCreateRequest{
-		Index: s.index, Body: strings.NewReader(`{"mappings": ` + mappings + `}`),
+		Index: s.index, Body: strings.NewReader(`{"mappings": ` + mappings + `}`), Timeout: s.waitShards,
 	}.Do(ctx, s.client)
 	err = done(res, err, "create index "+s.index)
 	var ae *apiError
@@ -142,7 +146,10 @@ func (s *Store) Store(ctx context.Context, b visits.Batch) error {
 	if err != nil {
 		return err
 	}
-	res, err := esapi.CreateRequest{Index: s.index, DocumentID: b.ID, Body: bytes.NewReader(body)}.Do(ctx, s.client)
+	// Elasticsearch waits for an unallocated primary (a red cluster) for
+	// timeout, then answers why; past our own deadline we would know only
+	// that it did not answer.
+	res, err := esapi.CreateRequest{Index: s.index, DocumentID: b.ID, Body: bytes.NewReader(body), Timeout: s.waitShards}.Do(ctx, s.client)
 	if err == nil && res.StatusCode == http.StatusConflict {
 		// An earlier try of this very batch was stored, its answer lost.
 		drain(res)

@@ -123,7 +123,8 @@ func probe(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "esdouble (as curl): only `curl -fsS URL` is supported")
 		return 2
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	// No timeout of its own, as curl has none: the healthcheck bounds it.
+	client := &http.Client{}
 	res, err := client.Get(url)
 	if err != nil {
 		fmt.Fprintln(stderr, "esdouble (as curl):", err)
