@@ -21,6 +21,9 @@ type esError struct {
 	cause *esError
 	// own marks the double's refusal of what it does not implement.
 	own bool
+	// simple is an answer of Elasticsearch's HTTP layer, before any API:
+	// {"error": reason, "status": ...}.
+	simple bool
 }
 
 func (e *esError) Error() string { return e.typ + ": " + e.reason }
@@ -52,6 +55,10 @@ func writeErr(w http.ResponseWriter, err error) {
 	var e *esError
 	if !errors.As(err, &e) {
 		e = &esError{status: http.StatusInternalServerError, typ: "io_exception", reason: err.Error()}
+	}
+	if e.simple {
+		writeJSON(w, e.status, map[string]any{"error": e.reason, "status": e.status})
+		return
 	}
 	if e.shard {
 		cause := map[string]any{"type": e.typ, "reason": e.reason}
@@ -90,12 +97,6 @@ func (e *esError) body() map[string]any {
 		b["caused_by"] = e.cause.body()
 	}
 	return b
-}
-
-// writeSimpleError answers as Elasticsearch's HTTP layer does for a request
-// it refuses before any API sees it: {"error": "...", "status": ...}.
-func writeSimpleError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": msg, "status": status})
 }
 
 func indexNotFound(name string) *esError {

@@ -250,34 +250,22 @@ func requiredString(where, field string, m map[string]json.RawMessage) (string, 
 	return str(where, field, v)
 }
 
-// parseOrder reads a terms order: {"key": "asc|desc"}, or a list of them.
+// parseOrder reads a terms order: {"_count" or a sum sub-aggregation:
+// "asc" or "desc"}. Other orders (by _key, by several keys) are not
+// implemented: tvs orders by a sum.
 func parseOrder(raw json.RawMessage) ([]orderBy, error) {
-	var list []json.RawMessage
-	if token(raw) == "START_ARRAY" {
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, badRequest("x_content_parse_exception", "[terms] failed to parse field [order]: %v", err)
-		}
-	} else {
-		list = []json.RawMessage{raw}
+	ms, err := members(raw, "order")
+	if err != nil || len(ms) != 1 || ms[0].key == "_key" {
+		return nil, unsupported("the terms order " + compactJSON(raw))
 	}
-	var out []orderBy
-	for _, item := range list {
-		ms, err := members(item, "order")
-		if err != nil {
-			return nil, err
-		}
-		for _, kv := range ms {
-			dir, err := str("order", kv.key, kv.value)
-			if err != nil {
-				return nil, err
-			}
-			if dir != "asc" && dir != "desc" {
-				return nil, badRequest("x_content_parse_exception", "[terms] failed to parse field [order]: Unknown terms order direction [%s]", dir)
-			}
-			out = append(out, orderBy{kv.key, dir})
-		}
+	dir, err := str("order", ms[0].key, ms[0].value)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	if dir != "asc" && dir != "desc" {
+		return nil, badRequest("x_content_parse_exception", "[terms] failed to parse field [order]: Unknown terms order direction [%s]", dir)
+	}
+	return []orderBy{{ms[0].key, dir}}, nil
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
@@ -434,19 +422,6 @@ type bucket struct {
 	subs     map[string]any
 }
 
-// keyNumber is a bucket key's number, when it is one.
-func keyNumber(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case float64:
-		return x, true
-	}
-	return 0, false
-}
-
 // bucketKey is a terms bucket's key for a value of a field of type typ, as
 // Elasticsearch writes it: keywords as strings, numbers as numbers, dates
 // as epoch milliseconds and booleans as 1 or 0, those two with key_as_string.
@@ -537,31 +512,15 @@ func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
 }
 
 // bucketOrder follows Elasticsearch's terms order: by _count (the default,
-// descending), by _key, or by a sum sub-aggregation; ties by key.
+// descending) or by a sum sub-aggregation; ties by key.
 func bucketOrder(a aggDef, m mappings) (func(x, y *bucket) bool, error) {
 	by, dir := "_count", "desc"
-	switch len(a.order) {
-	case 0:
-	case 1:
+	if len(a.order) == 1 {
 		by, dir = a.order[0].key, a.order[0].dir
-	default:
-		return nil, unsupported("a terms order on more than one key")
 	}
 	value := func(b *bucket) float64 { return float64(len(b.docs)) }
 	switch by {
 	case "_count":
-	case "_key":
-		return func(x, y *bucket) bool {
-			if dir == "desc" {
-				x, y = y, x
-			}
-			if fx, ok := keyNumber(x.value); ok {
-				if fy, ok := keyNumber(y.value); ok {
-					return fx < fy
-				}
-			}
-			return x.key < y.key
-		}, nil
 	default:
 		var sub *aggDef
 		for i := range a.subs {

@@ -145,7 +145,6 @@ func (s *Server) routes() {
 	route(s.mux, "GET /{index}/_mapping", nil, s.getMapping)
 	route(s.mux, "PUT /{index}/_mapping", master, s.putMapping)
 	route(s.mux, "POST /{index}/_mapping", master, s.putMapping)
-	route(s.mux, "GET /{index}/_settings", nil, s.getSettings)
 	route(s.mux, "PUT /{index}/_settings", master, s.putSettings)
 	route(s.mux, "POST /{index}/_refresh", nil, s.refresh)
 	route(s.mux, "GET /{index}/_refresh", nil, s.refresh)
@@ -204,20 +203,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Tvs-Test-Double", Honesty)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		writeSimpleError(w, http.StatusBadRequest, "request body could not be read: "+err.Error())
+		writeErr(w, &esError{status: http.StatusBadRequest, simple: true, reason: "request body could not be read: " + err.Error()})
 		return
 	}
 	if len(body) > maxBody {
-		writeSimpleError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than http.max_content_length [%d]", maxBody))
+		writeErr(w, &esError{status: http.StatusRequestEntityTooLarge, simple: true, reason: fmt.Sprintf("request body is larger than http.max_content_length [%d]", maxBody)})
 		return
 	}
-	compatible, status, msg := mediaTypes(r, len(body) > 0)
-	if status != 0 {
-		writeSimpleError(w, status, msg)
+	if err := mediaType(r, len(body) > 0); err != nil {
+		writeErr(w, err)
 		return
-	}
-	if compatible != "" {
-		w.Header().Set("Content-Type", "application/vnd.elasticsearch+json;compatible-with="+compatible)
 	}
 	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
 	if strings.HasPrefix(r.URL.Path, "/_index_template/") || strings.HasPrefix(r.URL.Path, "/_tvs_double/") {
@@ -227,50 +222,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// mediaTypes checks the Content-Type (of a request with a body) and Accept
-// headers as Elasticsearch does: a body must be JSON (406 otherwise), and a
-// compatible-with version asked for on one of the two must be on both
-// (400). It returns the compatible version asked for, or "".
-func mediaTypes(r *http.Request, hasBody bool) (compatible string, status int, msg string) {
-	parse := func(header string) (mediaType, version string, ok bool) {
-		v := r.Header.Get(header)
-		if v == "" {
-			return "", "", true
-		}
-		mt, params, err := mime.ParseMediaType(v)
-		if err != nil {
-			return "", "", false
-		}
-		return mt, params["compatible-with"], true
-	}
-	aType, aVersion, aOK := parse("Accept")
-	cType, cVersion, cOK := parse("Content-Type")
-	if hasBody {
-		raw := r.Header.Values("Content-Type")
-		switch {
-		case len(raw) == 0:
-			return "", http.StatusNotAcceptable, "Content-Type header is missing"
-		case !cOK || (cType != "application/json" && cType != "application/vnd.elasticsearch+json") ||
-			(cType == "application/vnd.elasticsearch+json") != (cVersion != ""):
-			return "", http.StatusNotAcceptable, "Content-Type header [" + strings.Join(raw, ", ") + "] is not supported"
+// mediaType checks a request's Content-Type as Elasticsearch does: a body
+// must be JSON (406 otherwise). REST API compatibility (compatible-with),
+// which tvs never asks for, is not implemented.
+func mediaType(r *http.Request, hasBody bool) error {
+	for _, h := range []string{"Accept", "Content-Type"} {
+		if _, params, err := mime.ParseMediaType(r.Header.Get(h)); err == nil && params["compatible-with"] != "" {
+			return unsupported("REST API compatibility (compatible-with on " + h + ")")
 		}
 	}
-	if aOK && aVersion != "" && aType != "application/vnd.elasticsearch+json" {
-		aVersion = ""
+	if !hasBody {
+		return nil
 	}
-	for _, v := range []string{aVersion, cVersion} {
-		if v != "" && v != "7" && v != "8" {
-			return "", http.StatusBadRequest, fmt.Sprintf("A compatible version must be 8 or 7, found [%s]", v)
-		}
+	raw := r.Header.Values("Content-Type")
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); len(raw) == 0 || err != nil || mt != "application/json" {
+		return &esError{status: http.StatusNotAcceptable, simple: true, reason: "Content-Type header [" + strings.Join(raw, ", ") + "] is not supported"}
 	}
-	if hasBody && (aVersion != cVersion) && (aVersion != "" || cVersion != "") {
-		return "", http.StatusBadRequest, "A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version. Accept=" +
-			r.Header.Get("Accept") + ", Content-Type=" + r.Header.Get("Content-Type")
-	}
-	if aVersion != "" {
-		return aVersion, 0, ""
-	}
-	return cVersion, 0, ""
+	return nil
 }
 
 // readBody returns the request's JSON body, checked to be one JSON value.
@@ -498,16 +466,6 @@ func acknowledge(w http.ResponseWriter, name string, err error) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
 	}
-}
-
-func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("index")
-	st, ok := s.store.settings(name)
-	if !ok {
-		writeErr(w, indexNotFound(name))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{name: map[string]any{"settings": st}})
 }
 
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {

@@ -19,38 +19,27 @@ import (
 
 // setting describes one index setting the double knows.
 type setting struct {
-	dynamic bool                // may change on an open index
-	check   func(v any) error   // nil: any value
-	apply   func(*index, any)   // sets it on an index (a nil value: the default)
-	read    func(*index) string // its value for GET _settings, or "" when unset
+	dynamic bool              // may change on an open index
+	check   func(v any) error // nil: any value
+	apply   func(*index, any) // sets it on an index (a nil value: the default)
 }
 
 // settingsKnown are the index settings the double implements.
 var settingsKnown = map[string]setting{
 	"index.number_of_shards": {check: positiveInt(1),
-		apply: func(idx *index, v any) { idx.Shards, _ = strconv.Atoi(settingString(v)) },
-		read:  func(idx *index) string { return strconv.Itoa(idx.shards()) }},
+		apply: func(idx *index, v any) { idx.Shards, _ = strconv.Atoi(settingString(v)) }},
 	// One node: replicas are never allocated, and the index is yellow.
 	"index.number_of_replicas": {dynamic: true, check: positiveInt(0),
-		apply: func(idx *index, v any) { idx.Replicas, _ = strconv.Atoi(settingString(v)) },
-		read:  func(idx *index) string { return strconv.Itoa(idx.Replicas) }},
+		apply: func(idx *index, v any) { idx.Replicas, _ = strconv.Atoi(settingString(v)) }},
 	"index.refresh_interval": {dynamic: true, check: timeValue(true),
-		apply: func(idx *index, v any) { idx.RefreshInterval = settingString(v) },
-		read:  func(idx *index) string { return idx.RefreshInterval }},
+		apply: func(idx *index, v any) { idx.RefreshInterval = settingString(v) }},
 	"index.search.idle.after": {dynamic: true, check: timeValue(false),
-		apply: func(idx *index, v any) { idx.SearchIdleAfter = settingString(v) },
-		read:  func(idx *index) string { return idx.SearchIdleAfter }},
+		apply: func(idx *index, v any) { idx.SearchIdleAfter = settingString(v) }},
 	// What the disk's flood-stage watermark sets on every index of a node
 	// (and what an operator may set by hand): writes and mapping changes
 	// are refused with 429 until it is lifted.
 	"index.blocks.read_only_allow_delete": {dynamic: true, check: boolSetting,
-		apply: func(idx *index, v any) { idx.ReadOnlyAllowDelete = settingString(v) == "true" },
-		read: func(idx *index) string {
-			if idx.ReadOnlyAllowDelete {
-				return "true"
-			}
-			return ""
-		}},
+		apply: func(idx *index, v any) { idx.ReadOnlyAllowDelete = settingString(v) == "true" }},
 }
 
 // flattenSettings reads a settings object into full keys, each starting
@@ -118,31 +107,6 @@ func applySettings(idx *index, flat map[string]any) {
 			s.apply(idx, v)
 		}
 	}
-}
-
-// indexSettings is what GET _settings shows of an index, nested as
-// Elasticsearch shows it.
-func indexSettings(idx *index) map[string]any {
-	index := map[string]any{"uuid": idx.UUID, "provided_name": idx.Name}
-	for k, s := range settingsKnown {
-		if s.read == nil {
-			continue
-		}
-		if v := s.read(idx); v != "" {
-			parts := strings.Split(strings.TrimPrefix(k, "index."), ".")
-			m := index
-			for _, p := range parts[:len(parts)-1] {
-				next, ok := m[p].(map[string]any)
-				if !ok {
-					next = map[string]any{}
-					m[p] = next
-				}
-				m = next
-			}
-			m[parts[len(parts)-1]] = v
-		}
-	}
-	return map[string]any{"index": index}
 }
 
 func settingString(v any) string {

@@ -452,17 +452,6 @@ func (s *store) putSettings(name string, flat map[string]any) error {
 	return s.saveMeta(idx)
 }
 
-// settings returns what GET _settings shows of an index.
-func (s *store) settings(name string) (map[string]any, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	idx, ok := s.indices[name]
-	if !ok {
-		return nil, false
-	}
-	return indexSettings(idx), true
-}
-
 // putMapping adds fields to an index's mapping; a field may not change type.
 func (s *store) putMapping(name string, m mappings) error {
 	s.mu.Lock()
