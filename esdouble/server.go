@@ -40,6 +40,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -151,6 +152,8 @@ func (s *Server) routes() {
 	route(s.mux, "PUT /{index}/_create/{id}", write, s.createDoc)
 	route(s.mux, "POST /{index}/_create/{id}", write, s.createDoc)
 	route(s.mux, "GET /{index}/_doc/{id}", []string{"realtime"}, s.getDoc)
+	route(s.mux, "PUT /{index}/_doc/{id}", append([]string{"version", "version_type"}, write...), s.indexDoc)
+	route(s.mux, "POST /{index}/_doc/{id}", append([]string{"version", "version_type"}, write...), s.indexDoc)
 	route(s.mux, "POST /{index}/_update/{id}", append([]string{"retry_on_conflict", "_source"}, write...), s.updateDoc)
 	route(s.mux, "GET /{index}/_search", nil, s.search)
 	route(s.mux, "POST /{index}/_search", nil, s.search)
@@ -555,19 +558,14 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := s.store.createDoc(name, id, source)
-	var strict *strictError
 	switch {
 	case errors.Is(err, errExists):
 		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
 			reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id),
 			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}})
 		return
-	case errors.As(err, &strict):
-		writeErr(w, badRequest("strict_dynamic_mapping_exception",
-			"[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field))
-		return
 	case err != nil:
-		writeErr(w, err)
+		writeErr(w, s.docError(err))
 		return
 	}
 	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
@@ -583,6 +581,84 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 		res["forced_refresh"] = true
 	}
 	writeJSON(w, http.StatusCreated, res)
+}
+
+// indexDoc is the index API: a document written whole under its id, new or
+// not. With version_type=external the version is the writer's, and must be
+// higher than the document's (409 otherwise): a writer's retry of a write
+// already made is refused, not applied twice.
+func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) {
+	name, id := r.PathValue("index"), r.PathValue("id")
+	q := r.URL.Query()
+	version := 0
+	switch vt := q.Get("version_type"); {
+	case vt == "external" && q.Has("version"):
+		n, err := strconv.Atoi(q.Get("version"))
+		if err != nil || n < 0 {
+			writeErr(w, badRequest("illegal_argument_exception", "Failed to parse long parameter [version] with value [%s]", q.Get("version")))
+			return
+		}
+		version = n
+	case q.Has("version") || q.Has("version_type"):
+		writeErr(w, unsupported("the index API with version ["+q.Get("version")+"] and version_type ["+vt+"] (only an external version is)"))
+		return
+	}
+	err := checkIndexName(name)
+	var refresh string
+	var body json.RawMessage
+	if err == nil {
+		refresh, body, err = writeRequest(r)
+	}
+	var source map[string]any
+	if err == nil {
+		if source, err = object("_doc", "document", body); err != nil {
+			err = badRequest("document_parsing_exception", "[1:1] failed to parse: the document must be a JSON object, found [%s]", token(body))
+		}
+	}
+	if err == nil {
+		err = s.fault.check(opWrite, name)
+	}
+	if err == nil {
+		err = s.waitWritable(r, name)
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	c, current, err := s.store.indexDoc(name, id, source, version)
+	switch {
+	case errors.Is(err, errConflict):
+		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
+			reason: fmt.Sprintf("[%s]: version conflict, current version [%d] is higher or equal to the one provided [%d]", id, current, version),
+			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}})
+		return
+	case err != nil:
+		writeErr(w, s.docError(err))
+		return
+	}
+	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
+		return
+	}
+	res := map[string]any{"_index": name, "_id": id, "_version": c.version, "result": "created",
+		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}, "_seq_no": c.seq, "_primary_term": 1}
+	status := http.StatusCreated
+	if c.updated {
+		res["result"], status = "updated", http.StatusOK
+	}
+	if refresh == "true" {
+		res["forced_refresh"] = true
+	}
+	writeJSON(w, status, res)
+}
+
+// docError is Elasticsearch's answer to a document its mapping refuses.
+func (s *Server) docError(err error) error {
+	var strict *strictError
+	if errors.As(err, &strict) {
+		return badRequest("strict_dynamic_mapping_exception",
+			"[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field)
+	}
+	return err
 }
 
 // waitWritable creates a missing index, as a write does, and waits for its

@@ -76,7 +76,10 @@ type docVersion struct{ seq, version int }
 type doc struct {
 	ID     string         `json:"_id"`
 	Source map[string]any `json:"_source"`
-	index  string         // the index's name, for a search's hits
+	// Version is set where the writer chose it (version_type=external);
+	// otherwise each write of an id adds one.
+	Version int    `json:"_version,omitempty"`
+	index   string // the index's name, for a search's hits
 }
 
 // template is an index template: its mappings and settings apply to every
@@ -162,6 +165,7 @@ func (s *store) load(name string) (*index, error) {
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	lines := 0
 	for sc.Scan() {
 		var d doc
 		// A torn last line is a write that crashed before its fsync, so it
@@ -170,12 +174,36 @@ func (s *store) load(name string) (*index, error) {
 			continue
 		}
 		idx.add(d)
+		lines++
 	}
 	// Elasticsearch replays its translog and refreshes when a shard
 	// recovers: after a restart, everything stored is searchable.
 	idx.refresh(time.Now())
-	idx.log, err = openWAL(filepath.Join(s.dir, name, "docs.jsonl"))
+	path := filepath.Join(s.dir, name, "docs.jsonl")
+	// Documents written again and again (one per webapp process) leave a
+	// log far longer than what it holds: keep only the latest of each, as
+	// a real node's translog is trimmed, so a start costs what is held.
+	if lines > 2*len(idx.docs)+1024 {
+		if err := compact(path, idx); err != nil {
+			return nil, fmt.Errorf("compact %s: %w", path, err)
+		}
+	}
+	idx.log, err = openWAL(path)
 	return idx, err
+}
+
+// compact rewrites an index's log with the latest version of each document.
+func compact(path string, idx *index) error {
+	var b bytes.Buffer
+	for _, d := range idx.docs {
+		d.Version = idx.versions[d.ID].version
+		line, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		b.Write(append(line, '\n'))
+	}
+	return writeFileSync(path, b.Bytes())
 }
 
 func (idx *index) init() error {
@@ -232,8 +260,11 @@ func (idx *index) add(d doc) {
 		idx.docs = append(idx.docs, d)
 	}
 	idx.seqNo++
-	v := idx.versions[d.ID]
-	idx.versions[d.ID] = docVersion{seq: idx.seqNo, version: v.version + 1}
+	v := idx.versions[d.ID].version + 1
+	if d.Version > 0 {
+		v = d.Version
+	}
+	idx.versions[d.ID] = docVersion{seq: idx.seqNo, version: v}
 }
 
 // refresh makes every stored document visible to search, as a Lucene
@@ -471,10 +502,12 @@ func (s *store) putMapping(name string, m mappings) error {
 	return s.saveMeta(idx)
 }
 
-// created is what createDoc tells about a stored document.
+// created is what createDoc and indexDoc tell about a stored document.
 type created struct {
-	index *index
-	seq   int
+	index   *index
+	seq     int
+	version int
+	updated bool // there was a document under its id
 }
 
 // createDoc stores a document under id unless one is there, and returns
@@ -555,6 +588,37 @@ func (s *store) appendLocked(idx *index, d doc) (int64, error) {
 
 // errConflict is an update whose document changed since it was read.
 var errConflict = errors.New("version conflict")
+
+// indexDoc writes a document under id (the index API), with the version
+// given when version_type=external (0: internal, one more each write).
+// An external version must be higher than the document's: else it is a
+// conflict, and current is the document's version.
+func (s *store) indexDoc(name, id string, source map[string]any, version int) (c created, current int, err error) {
+	log, pos, err := func() (*wal, int64, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		idx, err := s.indexLocked(name)
+		if err != nil {
+			return nil, 0, err
+		}
+		c.index = idx
+		if idx.ReadOnlyAllowDelete {
+			return nil, 0, floodStage(name)
+		}
+		if v, ok := idx.versions[id]; ok && version > 0 && v.version >= version {
+			current = v.version
+			return nil, 0, errConflict
+		}
+		c.updated = idx.versions[id].version > 0
+		pos, err := s.appendLocked(idx, doc{ID: id, Source: source, Version: version})
+		c.seq, c.version = idx.seqNo, idx.versions[id].version
+		return idx.log, pos, err
+	}()
+	if err != nil {
+		return c, current, err
+	}
+	return c, 0, log.syncTo(pos)
+}
 
 // errMissing is an update of a document that does not exist, with no upsert.
 var errMissing = errors.New("document missing")

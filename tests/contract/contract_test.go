@@ -436,6 +436,34 @@ func hitsAndSum(t *testing.T, base, index string) (float64, float64) {
 const noRefresh = `{"settings":{"index":{"refresh_interval":"-1","number_of_shards":1,"number_of_replicas":0}},
  "mappings":{"properties":{"host":{"type":"keyword"},"n":{"type":"long"},"proc":{"type":"keyword"}}}}`
 
+// The index API with an external version (version_type=external) takes a
+// version higher than the document's and refuses the same or a lower one
+// with 409: the webapp writes each process's total under its batch's
+// sequence number, so a batch sent again after a lost answer counts once.
+func TestExternalVersionsOnlyGrow(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		put := func(version, n int) response {
+			return call(t, http.MethodPut, fmt.Sprintf("%s/%s/_doc/p1?version=%d&version_type=external", base, index, version), fmt.Sprintf(`{"host":"a","n":%d}`, n))
+		}
+		if r := put(1, 3); r.status != 201 || path(r.body, "result") != "created" || path(r.body, "_version") != 1.0 {
+			t.Fatalf("version 1: %d %v", r.status, r.body)
+		}
+		if r := put(2, 5); r.status != 200 || path(r.body, "result") != "updated" || path(r.body, "_version") != 2.0 {
+			t.Fatalf("version 2: %d %v", r.status, r.body)
+		}
+		for _, v := range []int{2, 1} {
+			if r := put(v, 99); r.status != 409 || path(r.body, "error", "type") != "version_conflict_engine_exception" {
+				t.Fatalf("version %d again: %d %v, want 409", v, r.status, r.body)
+			}
+		}
+		r := call(t, http.MethodGet, base+"/"+index+"/_doc/p1", "")
+		if path(r.body, "_version") != 2.0 || path(r.body, "_source", "n") != 5.0 {
+			t.Fatalf("the document after the refused writes: %v, want version 2, n 5", r.body)
+		}
+	})
+}
+
 // Durability is not visibility: an acknowledged write is readable by id at
 // once (GET is real-time), but search sees it only after a refresh
 // ("Near real-time search" and "Refresh API" in Elasticsearch's docs).

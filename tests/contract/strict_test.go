@@ -205,7 +205,9 @@ func TestCompatibleWithMustBeOnBothHeaders(t *testing.T) {
 		call(t, http.MethodPut, base+"/"+index, mapping)
 		const v8 = "application/vnd.elasticsearch+json; compatible-with=8"
 		r := callWith(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0}`, map[string]string{"Content-Type": v8, "Accept": "application/json"})
-		own := func(r response) bool { return !realES && strings.Contains(fmt.Sprint(r.body), "not implemented by the "+esdouble.Honesty) }
+		own := func(r response) bool {
+			return !realES && strings.Contains(fmt.Sprint(r.body), "not implemented by the "+esdouble.Honesty)
+		}
 		if r.status != 400 || !(strings.Contains(fmt.Sprint(r.body), "compatible version") || own(r)) {
 			t.Errorf("compatible-with on Content-Type only: %d %v; want 400", r.status, r.body)
 		}
@@ -217,12 +219,18 @@ func TestCompatibleWithMustBeOnBothHeaders(t *testing.T) {
 }
 
 // The webapp's own requests, sent by its store as the replicas send them
-// (template, index, mapping, batch, totals), are all accepted: a typo in
-// any of them fails here, against the double and against Elasticsearch.
+// (template, index, the fold-in of an older tvs's batches, a batch, the
+// totals), are all accepted: a typo in any of them fails here, against
+// the double and against Elasticsearch.
 func TestTheWebappsRequestsAreAccepted(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
 		ctx := context.Background()
-		st, err := elasticsearch.New(elasticsearch.Config{URL: base, Index: index})
+		legacy := index + "-legacy"
+		t.Cleanup(func() { call(t, http.MethodDelete, base+"/"+legacy, "") })
+		call(t, http.MethodPut, base+"/"+legacy, `{"mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"proc":{"type":"keyword"},"n":{"type":"long"},"at":{"type":"date"}}}}`)
+		call(t, http.MethodPut, base+"/"+legacy+"/_create/old-1", `{"host":"a","proc":"old","n":4,"at":"2026-11-28T10:00:00Z"}`)
+		call(t, http.MethodPut, base+"/"+legacy+"/_create/older-1", `{"host":"b","n":2,"at":"2026-11-28T10:00:00Z"}`)
+		st, err := elasticsearch.New(elasticsearch.Config{URL: base, Index: index, Legacy: legacy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +240,7 @@ func TestTheWebappsRequestsAreAccepted(t *testing.T) {
 		if err := st.Prepare(ctx); err != nil {
 			t.Fatalf("prepare again (another replica): %v", err)
 		}
-		b := visits.Batch{ID: "p1-1", Proc: "p1", Host: "a", N: 3, At: time.Now().UTC()}
+		b := visits.Batch{ID: "p1-1", Proc: "p1", Host: "a", Seq: 1, N: 3, Total: 3, At: time.Now().UTC()}
 		if err := st.Store(ctx, b); err != nil {
 			t.Fatalf("store: %v", err)
 		}
@@ -245,7 +253,7 @@ func TestTheWebappsRequestsAreAccepted(t *testing.T) {
 			if err != nil {
 				t.Fatalf("totals: %v", err)
 			}
-			if tot.Total == 3 && tot.Proc == 3 && len(tot.Hosts) == 1 && tot.Hosts[0] == (visits.HostCount{Host: "a", Visits: 3}) {
+			if tot.Total == 9 && tot.Proc == 3 && len(tot.Hosts) == 2 && tot.Hosts[0] == (visits.HostCount{Host: "a", Visits: 7}) {
 				return
 			}
 			if time.Now().After(deadline) {

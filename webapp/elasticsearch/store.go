@@ -1,11 +1,18 @@
 // Package elasticsearch is a visits.Store in Elasticsearch: one document per
-// batch of visits, created with _create under the batch's unique id, so a
-// batch sent again after a lost answer is refused with 409 (already there)
-// instead of stored twice. The totals are aggregations over the batches.
+// webapp process, holding how many of its visits are stored. Each batch
+// writes the process's new total with the batch's sequence number as an
+// external version, so a batch sent again after a lost answer is refused
+// with 409 (that version is there) instead of counted twice. The totals
+// are aggregations over the processes' documents: what a page costs grows
+// with the processes ever started, not with the visits ever stored.
 //
 // Why not tvsapp's design (one document incremented by a scripted _update
 // with retry_on_conflict=8)? Under contention from several replicas the
-// retries run out and increments are lost; batches never conflict.
+// retries run out and increments are lost; each process writes only its
+// own document, and never conflicts.
+//
+// tvs before this stored one document per batch in LegacyIndex; Prepare
+// folds those into one document per old process (migrate).
 package elasticsearch
 
 import (
@@ -18,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,8 +35,11 @@ import (
 	"tvs/webapp/visits"
 )
 
-// DefaultIndex is the index that holds the visit batches.
-const DefaultIndex = "tvs-visits"
+// DefaultIndex holds one document per webapp process.
+const DefaultIndex = "tvs-counts"
+
+// LegacyIndex is where tvs before DefaultIndex stored a document per batch.
+const LegacyIndex = "tvs-visits"
 
 // Config says where storage is.
 type Config struct {
@@ -36,6 +47,9 @@ type Config struct {
 	// authentication and is never shown.
 	URL   string
 	Index string // DefaultIndex when empty
+	// Legacy is the index of batches an older tvs left (LegacyIndex when
+	// empty): Prepare folds it into Index.
+	Legacy string
 	// CallTimeout bounds the wait for an answer's headers (default 5 s).
 	CallTimeout time.Duration
 }
@@ -43,6 +57,7 @@ type Config struct {
 // Store is a visits.Store over Elasticsearch's REST API.
 type Store struct {
 	index    string
+	legacy   string
 	client   esapi.Transport
 	redacted string // the URL with its password replaced by xxxxx
 	// waitShards is how long storage may wait for a shard before it
@@ -58,6 +73,9 @@ var _ visits.Store = (*Store)(nil)
 func New(cfg Config) (*Store, error) {
 	if cfg.Index == "" {
 		cfg.Index = DefaultIndex
+	}
+	if cfg.Legacy == "" {
+		cfg.Legacy = LegacyIndex
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 5 * time.Second
@@ -95,7 +113,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %w", redacted, err)
 	}
-	return &Store{index: cfg.Index, client: client, redacted: redacted, waitShards: cfg.CallTimeout / 6}, nil
+	return &Store{index: cfg.Index, legacy: cfg.Legacy, client: client, redacted: redacted, waitShards: cfg.CallTimeout / 6}, nil
 }
 
 // Describe names the storage, its password (if any) redacted.
@@ -112,9 +130,9 @@ const mappings = `{"dynamic": "strict", "properties": {
 
 // Prepare puts the index template (so that an index deleted while the
 // webapp runs comes back, on the next write, with the right mapping rather
-// than a dynamic one), creates the index, and adds the proc field to an
-// index made by an older tvs. Every step is idempotent, and every replica
-// takes them at start.
+// than a dynamic one), creates the index, and folds in the batches an
+// older tvs stored. Every step is idempotent, and every replica takes them
+// at start.
 func (s *Store) Prepare(ctx context.Context) error {
 	template := `{"index_patterns": ["` + s.index + `"], "priority": 200, "template": {
 	  "settings": {"number_of_shards": 1, "number_of_replicas": 0},
@@ -131,36 +149,107 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err != nil && !(errors.As(err, &ae) && ae.typ == "resource_already_exists_exception") {
 		return err
 	}
-	res, err = esapi.IndicesPutMappingRequest{
-		Index: []string{s.index}, Body: strings.NewReader(`{"properties": {"proc": {"type": "keyword"}}}`),
-	}.Do(ctx, s.client)
-	return done(res, err, "add field proc to "+s.index)
+	return s.migrate(ctx)
 }
 
-// Store creates the batch's document. It does not ask for a refresh:
+// Store writes the process's total once the batch is stored, with the
+// batch's sequence number as the version. It does not ask for a refresh:
 // Elasticsearch acknowledges a write once it is in the translog (fsynced
-// by default), which is durability; when searches see it is the recorder's
-// concern.
+// by default), which is durability; when searches see it is the
+// recorder's concern.
 func (s *Store) Store(ctx context.Context, b visits.Batch) error {
-	body, err := json.Marshal(map[string]any{"host": b.Host, "proc": b.Proc, "n": b.N, "at": b.At.Format(time.RFC3339Nano)})
+	return s.put(ctx, b.Proc, b.Host, b.Proc, b.Total, b.Seq, b.At)
+}
+
+// put writes a process's document: its n visits stored, under an external
+// version that only grows. A version already there (or a later one) is
+// 409, and not an error: that write was made before, its answer lost.
+func (s *Store) put(ctx context.Context, id, host, proc string, n, version int64, at time.Time) error {
+	body, err := json.Marshal(map[string]any{"host": host, "proc": proc, "n": n, "at": at.UTC().Format(time.RFC3339Nano)})
 	if err != nil {
 		return err
 	}
+	v := int(version)
 	// Elasticsearch waits for an unallocated primary (a red cluster) for
 	// timeout, then answers why; past our own deadline we would know only
 	// that it did not answer.
-	res, err := esapi.CreateRequest{Index: s.index, DocumentID: b.ID, Body: bytes.NewReader(body), Timeout: s.waitShards}.Do(ctx, s.client)
+	res, err := esapi.IndexRequest{Index: s.index, DocumentID: id, Body: bytes.NewReader(body),
+		Version: &v, VersionType: "external", Timeout: s.waitShards}.Do(ctx, s.client)
 	if err == nil && res.StatusCode == http.StatusConflict {
-		// An earlier try of this very batch was stored, its answer lost.
 		drain(res)
 		return nil
 	}
-	err = done(res, err, "create "+b.ID)
+	err = done(res, err, "put "+id+" version "+strconv.FormatInt(version, 10))
 	var ae *apiError
 	if errors.As(err, &ae) && (ae.typ == "index_not_found_exception" || ae.typ == "strict_dynamic_mapping_exception") {
 		return fmt.Errorf("%w: %w", visits.ErrNotPrepared, err)
 	}
 	return err
+}
+
+// legacyAggs sums an older tvs's batches per host and, within, per process
+// (batches from before processes were stored have none).
+const legacyAggs = `{"size": 0, "track_total_hits": false, "aggs": {"hosts": {
+  "terms": {"field": "host", "size": 10000},
+  "aggs": {"n": {"sum": {"field": "n"}},
+    "procs": {"terms": {"field": "proc", "size": 10000}, "aggs": {"n": {"sum": {"field": "n"}}}}}}}}`
+
+type legacyBucket struct {
+	Key      string `json:"key"`
+	DocCount int64  `json:"doc_count"`
+	N        sumAgg `json:"n"`
+	Procs    struct {
+		Buckets []legacyBucket `json:"buckets"`
+	} `json:"procs"`
+}
+
+// migrate folds the batches an older tvs stored in the legacy index into
+// one document per old process: its visits summed, under its batch count
+// as the external version. Batches are only ever added, so the count only
+// grows: two replicas migrating at once write the same documents, a
+// replica killed halfway leaves the rest to the next, and batches an old
+// replica stores meanwhile are folded in at the next start. Nothing is
+// counted twice or lost. The legacy index is kept, and read only here.
+func (s *Store) migrate(ctx context.Context) error {
+	res, err := esapi.IndicesRefreshRequest{Index: []string{s.legacy}}.Do(ctx, s.client)
+	if err == nil && res.StatusCode == http.StatusNotFound {
+		drain(res)
+		return nil // nothing to fold in
+	}
+	if err := done(res, err, "refresh "+s.legacy); err != nil {
+		return err
+	}
+	res, err = esapi.SearchRequest{Index: []string{s.legacy}, Body: strings.NewReader(legacyAggs)}.Do(ctx, s.client)
+	if err := check(res, err, "sum "+s.legacy); err != nil {
+		return err
+	}
+	defer drain(res)
+	var r struct {
+		Aggregations struct {
+			Hosts struct {
+				Buckets []legacyBucket `json:"buckets"`
+			} `json:"hosts"`
+		} `json:"aggregations"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		return fmt.Errorf("sum %s: decode: %w", s.legacy, err)
+	}
+	at := time.Now()
+	for _, h := range r.Aggregations.Hosts.Buckets {
+		n, count := int64(h.N.Value), h.DocCount
+		for _, p := range h.Procs.Buckets {
+			if err := s.put(ctx, "legacy-"+p.Key, h.Key, p.Key, int64(p.N.Value), p.DocCount, at); err != nil {
+				return fmt.Errorf("fold in %s: %w", s.legacy, err)
+			}
+			n, count = n-int64(p.N.Value), count-p.DocCount
+		}
+		if count > 0 { // batches of a tvs older still, with no process
+			if err := s.put(ctx, "legacy-host-"+h.Key, h.Key, "", n, count, at); err != nil {
+				return fmt.Errorf("fold in %s: %w", s.legacy, err)
+			}
+		}
+	}
+	return nil
 }
 
 var searchBody = fmt.Sprintf(`{
@@ -195,7 +284,7 @@ type searchResult struct {
 	} `json:"aggregations"`
 }
 
-// Totals sums every batch search sees, per host and for proc. A missing
+// Totals sums every process's document search sees, per host and for proc. A missing
 // index holds nothing: its totals are zero (the next write recreates it).
 func (s *Store) Totals(ctx context.Context, proc string) (visits.Totals, error) {
 	procJSON, _ := json.Marshal(proc)

@@ -113,8 +113,13 @@ func totalsEventually(t *testing.T, s *elasticsearch.Store, proc string, want in
 	return tot
 }
 
+// batch is the seq-th batch of a process: n visits, total with it.
+func batch(proc, host string, seq, n, total int64) visits.Batch {
+	return visits.Batch{ID: fmt.Sprint(proc, "-", seq), Proc: proc, Host: host, Seq: seq, N: n, Total: total, At: time.Now()}
+}
+
 // A batch stored twice (its first answer lost) counts once: the second
-// _create gets 409, which the store takes as "stored".
+// write of its version gets 409, which the store takes as "stored".
 func TestStoringABatchTwiceCountsItOnce(t *testing.T) {
 	d := newDouble(t)
 	s := newStore(t, d.url)
@@ -122,14 +127,10 @@ func TestStoringABatchTwiceCountsItOnce(t *testing.T) {
 	if err := s.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b := visits.Batch{ID: "p1-1", Proc: "p1", Host: "a", N: 5, At: time.Now()}
-	for i := range 2 {
+	for _, b := range []visits.Batch{batch("p1", "a", 1, 3, 3), batch("p1", "a", 2, 2, 5), batch("p1", "a", 2, 2, 5), batch("p2", "b", 1, 2, 2), batch("p1", "a", 1, 3, 3)} {
 		if err := s.Store(ctx, b); err != nil {
-			t.Fatalf("store #%d: %v", i+1, err)
+			t.Fatalf("store %s: %v", b.ID, err)
 		}
-	}
-	if err := s.Store(ctx, visits.Batch{ID: "p2-1", Proc: "p2", Host: "b", N: 2, At: time.Now()}); err != nil {
-		t.Fatal(err)
 	}
 	tot := totalsEventually(t, s, "p1", 7)
 	if tot.Proc != 5 || len(tot.Hosts) != 2 || tot.Hosts[0] != (visits.HostCount{Host: "a", Visits: 5}) {
@@ -164,8 +165,11 @@ func TestReplicasCountExactlyUnderContention(t *testing.T) {
 	closeOK(t, rs...)
 	check := newStore(t, d.url)
 	tot := totalsEventually(t, check, "", goroutines*each)
-	t.Logf("%d visits through 3 replicas in %d batches, %d answered without a count; per host %v",
+	t.Logf("%d visits through 3 replicas: %d documents, %d answered without a count; per host %v",
 		goroutines*each, d.Documents(elasticsearch.DefaultIndex), degraded.Load(), tot.Hosts)
+	if n := d.Documents(elasticsearch.DefaultIndex); n != 3 {
+		t.Errorf("storage holds %d documents, want one per process (3)", n)
+	}
 	for _, h := range tot.Hosts {
 		if h.Visits != goroutines*each/3 {
 			t.Errorf("%s: %d, want %d", h.Host, h.Visits, goroutines*each/3)
@@ -178,7 +182,8 @@ func TestReplicasCountExactlyUnderContention(t *testing.T) {
 
 // Someone deletes the index while the webapp runs: the next write
 // recreates it through the index template, with the right mapping (a
-// dynamic one would make host a text field, and the per-host totals fail).
+// dynamic one would make host a text field, and the per-host totals fail),
+// and the process's document holds all its visits again.
 func TestIndexDeletedWhileRunning(t *testing.T) {
 	d := newDouble(t)
 	s := newStore(t, d.url)
@@ -196,36 +201,90 @@ func TestIndexDeletedWhileRunning(t *testing.T) {
 			t.Fatal("a visit after the index was deleted was not stored")
 		}
 	}
-	tot := totalsEventually(t, s, "", 4)
-	if len(tot.Hosts) != 1 || tot.Hosts[0].Visits != 4 {
+	tot := totalsEventually(t, s, "", 7)
+	if len(tot.Hosts) != 1 || tot.Hosts[0].Visits != 7 {
 		t.Fatalf("per-host totals after the index came back: %+v", tot)
 	}
 	eventually(t, 5*time.Second, "ready", func() bool { return r.Ready(context.Background()) == nil })
 }
 
-// An index made by an earlier tvs has no proc field, and a strict mapping:
-// Prepare adds the field, and batches are stored.
-func TestPrepareUpgradesAnOlderIndex(t *testing.T) {
+// An index whose mapping lacks a field the store writes: storage refuses
+// the write, and the store says the recorder must prepare (by the error's
+// type, not its words).
+func TestAMappingWithoutAFieldAsksToPrepare(t *testing.T) {
 	d := newDouble(t)
 	old := `{"mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"n":{"type":"long"},"at":{"type":"date"}}}}`
 	if code := d.call(t, http.MethodPut, "/"+elasticsearch.DefaultIndex, old); code != 200 {
-		t.Fatalf("create the old index: %d", code)
+		t.Fatalf("create the index: %d", code)
 	}
-	s := newStore(t, d.url)
-	// Before Prepare, storage refuses the proc field, and the store says
-	// the recorder must prepare (by the error's type, not its words).
-	err := s.Store(context.Background(), visits.Batch{ID: "p-0", Proc: "p", Host: "h", N: 1, At: time.Now()})
+	err := newStore(t, d.url).Store(context.Background(), batch("p", "h", 1, 1, 1))
 	if !errors.Is(err, visits.ErrNotPrepared) {
-		t.Fatalf("a batch the old mapping refuses: %v, want ErrNotPrepared", err)
+		t.Fatalf("a write the mapping refuses: %v, want ErrNotPrepared", err)
 	}
-	if err := s.Prepare(context.Background()); err != nil {
+}
+
+// legacyBatches writes batches as tvs before one document per process
+// stored them: one document per batch in tvs-visits, the oldest without a
+// process. It returns how many visits they hold.
+func legacyBatches(t *testing.T, d *double, from, to int) int64 {
+	t.Helper()
+	if from == 0 {
+		m := `{"mappings":{"dynamic":"strict","properties":{"host":{"type":"keyword"},"proc":{"type":"keyword"},"n":{"type":"long"},"at":{"type":"date"}}}}`
+		if code := d.call(t, http.MethodPut, "/"+elasticsearch.LegacyIndex, m); code != 200 {
+			t.Fatalf("create the legacy index: %d", code)
+		}
+	}
+	var sum int64
+	for i := from; i < to; i++ {
+		host, n := fmt.Sprint("h", i%3), int64(i%7+1)
+		doc := fmt.Sprintf(`{"host":%q,"n":%d,"at":"2026-11-28T10:00:00Z"}`, host, n)
+		if i%4 != 0 {
+			doc = fmt.Sprintf(`{"host":%q,"proc":"%s-p%d","n":%d,"at":"2026-11-28T10:00:00Z"}`, host, host, i%5, n)
+		}
+		if code := d.call(t, http.MethodPut, fmt.Sprintf("/%s/_create/b%d", elasticsearch.LegacyIndex, i), doc); code != 201 {
+			t.Fatalf("legacy batch %d: %d", i, code)
+		}
+		sum += n
+	}
+	return sum
+}
+
+// A volume an older tvs wrote (a document per batch) keeps its count
+// exactly: three replicas preparing at once fold the batches in once, per
+// host, and a batch an old replica stores later is folded in at the next
+// start, once.
+func TestPrepareFoldsInAnOlderTvsBatchesOnce(t *testing.T) {
+	d := newDouble(t)
+	legacy := legacyBatches(t, d, 0, 300)
+	stores := []*elasticsearch.Store{newStore(t, d.url), newStore(t, d.url), newStore(t, d.url)}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores))
+	for _, s := range stores {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- s.Prepare(context.Background()) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stores[0].Store(context.Background(), batch("new", "h9", 1, 5, 5)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Store(context.Background(), visits.Batch{ID: "p-1", Proc: "p", Host: "h", N: 2, At: time.Now()}); err != nil {
+	tot := totalsEventually(t, stores[0], "new", legacy+5)
+	if tot.Proc != 5 || len(tot.Hosts) != 4 {
+		t.Fatalf("totals after the upgrade: %+v, want the new process's 5 and 4 hosts", tot)
+	}
+	more := legacyBatches(t, d, 300, 320) // an old replica still running
+	if err := newStore(t, d.url).Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if tot := totalsEventually(t, s, "p", 2); tot.Proc != 2 {
-		t.Fatalf("totals: %+v", tot)
+	totalsEventually(t, stores[0], "new", legacy+more+5)
+	time.Sleep(1500 * time.Millisecond) // a refresh more: nothing else arrives
+	if tot, err := stores[0].Totals(context.Background(), "new"); err != nil || tot.Total != legacy+more+5 {
+		t.Fatalf("totals settled at %+v, %v; want %d", tot, err, legacy+more+5)
 	}
 }
 
@@ -257,7 +316,7 @@ func TestPasswordIsUsedButNeverShown(t *testing.T) {
 	dead := newStore(t, "http://tvs:s3cret@127.0.0.1:1")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	for _, err := range []error{dead.Prepare(ctx), dead.Store(ctx, visits.Batch{ID: "x-1", N: 1}), func() error { _, err := dead.Totals(ctx, "x"); return err }()} {
+	for _, err := range []error{dead.Prepare(ctx), dead.Store(ctx, batch("x", "h", 1, 1, 1)), func() error { _, err := dead.Totals(ctx, "x"); return err }()} {
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("error from an unreachable storage: %v", err)
 		}

@@ -67,6 +67,7 @@ type Recorder struct {
 	stopped   context.Context // done once Close is called: stops both goroutines
 	unstop    context.CancelFunc
 	closeCtx  context.Context
+	prepared  chan struct{} // closed once storage was first prepared
 	wrote     chan struct{} // closed when the writer has returned
 	read      chan struct{} // closed when the reader has returned
 	closeErr  error         // set by the writer before it closes wrote
@@ -120,6 +121,7 @@ func Start(store Store, opts Options) (*Recorder, error) {
 		proc:     opts.Host + "-" + hex.EncodeToString(suffix),
 		log:      opts.Logger,
 		wake:     make(chan struct{}, 1),
+		prepared: make(chan struct{}),
 		wrote:    make(chan struct{}),
 		read:     make(chan struct{}),
 		changed:  make(chan struct{}),
@@ -306,10 +308,11 @@ func (r *Recorder) writer() {
 
 // batchWriter is the writer goroutine's own state.
 type batchWriter struct {
-	r        *Recorder
-	seq      int64
-	inflight *Batch // sent, not acknowledged: sent again with the same id
-	prepared bool
+	r            *Recorder
+	seq          int64
+	inflight     *Batch // sent, not acknowledged: sent again with the same id
+	prepared     bool
+	preparedOnce bool
 }
 
 func (w *batchWriter) havePending() bool {
@@ -330,6 +333,10 @@ func (w *batchWriter) step(ctx context.Context) error {
 			r.setWriteErr(fmt.Errorf("prepare storage: %w", err))
 			return err
 		}
+		if !w.preparedOnce {
+			w.preparedOnce = true
+			close(r.prepared)
+		}
 		w.prepared = true
 		if !w.havePending() {
 			r.acknowledge(0)
@@ -339,9 +346,10 @@ func (w *batchWriter) step(ctx context.Context) error {
 	if w.inflight == nil {
 		r.mu.Lock()
 		n := min(r.recorded-r.acked, r.opts.MaxBatch)
+		total := r.acked + n // only this goroutine moves acked
 		r.mu.Unlock()
 		w.seq++
-		w.inflight = &Batch{ID: r.proc + "-" + strconv.FormatInt(w.seq, 10), Proc: r.proc, Host: r.opts.Host, N: n}
+		w.inflight = &Batch{ID: r.proc + "-" + strconv.FormatInt(w.seq, 10), Proc: r.proc, Host: r.opts.Host, Seq: w.seq, N: n, Total: total}
 	}
 	b := *w.inflight
 	b.At = time.Now().UTC()
@@ -423,9 +431,16 @@ func (r *Recorder) notifyLocked() {
 	r.changed = make(chan struct{})
 }
 
-// reader reads the totals every ReadEvery until Close.
+// reader reads the totals every ReadEvery until Close, from the moment
+// storage was first prepared (preparing may fold in what an older tvs
+// stored: read before, the count would be too low).
 func (r *Recorder) reader() {
 	defer close(r.read)
+	select {
+	case <-r.prepared:
+	case <-r.stopped.Done():
+		return
+	}
 	tick := time.NewTicker(r.opts.ReadEvery)
 	defer tick.Stop()
 	for {

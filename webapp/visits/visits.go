@@ -50,13 +50,19 @@ type Store interface {
 	Describe() string
 }
 
-// Batch is a number of visits served by one process, stored as one record.
+// Batch is a number of visits served by one process, stored as one write.
 type Batch struct {
-	ID   string    // unique: Proc + "-" + a sequence number
-	Proc string    // the process that served them: host and a random suffix
-	Host string    // the replica's hostname
-	N    int64     // how many visits
-	At   time.Time // when the batch left the process
+	ID   string // unique: Proc + "-" + Seq
+	Proc string // the process that served them: host and a random suffix
+	Host string // the replica's hostname
+	// Seq numbers the process's batches 1, 2, ...: each is stored after
+	// the one before it was acknowledged.
+	Seq int64
+	N   int64 // how many visits
+	// Total is how many of the process's visits storage holds once this
+	// batch is stored: those of every batch up to Seq.
+	Total int64
+	At    time.Time // when the batch left the process
 }
 
 // Totals are what storage can search now.
