@@ -129,6 +129,18 @@ type results struct {
 	TvsappLost     int64 `json:"tvsapp_lost"`
 	// tvs entry's GET / requests/s over tvsapp's, at 10 connections.
 	RatioToTvsapp float64 `json:"ratio_to_tvsapp"`
+
+	// The same stack after a long history (history.go): GET / at 10
+	// connections over the fresh stack's, the idle storage's CPU (share
+	// of a core, the replicas' reads alone) fresh and after, and
+	// storage's start time (a restart until healthy) fresh and after.
+	HistoryVisits         int64   `json:"history_visits"`
+	HistoryRPS            float64 `json:"history_rps"`
+	RatioHistoryToFresh   float64 `json:"ratio_history_to_fresh"`
+	StorageIdleCPU        float64 `json:"storage_idle_cpu"`
+	StorageIdleCPUHistory float64 `json:"storage_idle_cpu_history"`
+	StorageStartMs        float64 `json:"storage_start_ms"`
+	StorageStartMsHistory float64 `json:"storage_start_ms_history"`
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -191,6 +203,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	progress("entry at %s, cold start %.0f ms", base, r.ColdStartMs)
+	progress("fresh storage: its restart until healthy, and its CPU idle for %s", d)
+	start, err := restartStorage(ctx, st)
+	if err != nil {
+		return err
+	}
+	r.StorageStartMs = ms(start)
+	if r.StorageIdleCPU, err = cpuShare(ctx, st, "storage", d); err != nil {
+		return err
+	}
 
 	r.ImageBytes, _ = env.ImageSize(ctx, "tvs-webapp:latest")
 	r.RSSIdleKB = maxRSS(ctx, st, "webapp")
@@ -271,6 +292,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	r.PickupMs = ms(pickup)
+	if err := historyPhase(ctx, st, base, d, &r, progress); err != nil {
+		return err
+	}
 	progress("removing the stack")
 	if err := st.Down(ctx); err != nil {
 		return err
@@ -438,6 +462,8 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *harness.Result
 		r.AckWaitP50ms, r.AckWaitP99ms, r.AckWaitP50msc50, r.AckWaitP99msc50, r.ESWriteLatencyMs, r.VisitsPerWrite, r.VisitsPerWriteC50)
 	fmt.Fprintf(w, "pickup_ms %.0f   cold_start_ms %.0f   sent %d   counted %d   count_lost %d\n",
 		r.PickupMs, r.ColdStartMs, r.Sent, r.Counted, r.CountLost)
+	fmt.Fprintf(w, "history of %d visits: GET / %.0f req/s at 10 connections, ratio_history_to_fresh %.2f; storage idle CPU %.1f %% -> %.1f %% of a core; storage start %.0f -> %.0f ms\n",
+		r.HistoryVisits, r.HistoryRPS, r.RatioHistoryToFresh, 100*r.StorageIdleCPU, 100*r.StorageIdleCPUHistory, r.StorageStartMs, r.StorageStartMsHistory)
 	hosts := make([]string, 0, len(r.RequestsPerReplica))
 	for h := range r.RequestsPerReplica {
 		hosts = append(hosts, h)
