@@ -284,21 +284,29 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	docs, m, err := s.store.searchable(name, s.now())
+	var resp map[string]any
+	err = s.store.searchable(name, s.now(), func(docs []doc, m mappings) (err error) {
+		resp, err = req.run(docs, m)
+		return err
+	})
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// run answers the search over docs.
+func (req *searchRequest) run(docs []doc, m mappings) (map[string]any, error) {
+	var err error
 	if req.query != nil {
 		if docs, err = req.query.match(docs, m); err != nil {
-			writeErr(w, err)
-			return
+			return nil, err
 		}
 	}
 	aggResult, err := aggregate(req.aggs, docs, m)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return nil, err
 	}
 	hits := []any{}
 	for i := req.from; i < len(docs) && i < req.from+req.size; i++ {
@@ -320,7 +328,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	if aggResult != nil {
 		resp["aggregations"] = aggResult
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp, nil
 }
 
 // match keeps the documents the query matches: match_all, or term on a

@@ -124,3 +124,32 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		t.Errorf(`a field named "": %d %v`, status, body)
 	}
 }
+
+// A document written again is seen by search in its new version only after
+// the next refresh, which updates what search sees in place (its work is
+// what changed, not what the index holds).
+func TestARewrittenDocumentIsSearchedAfterTheRefresh(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	call(t, http.MethodPut, url+"/v", `{"settings":{"refresh_interval":"-1"},"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	sum := func() any {
+		_, body := call(t, http.MethodPost, url+"/v/_search", `{"size":0,"aggs":{"n":{"sum":{"field":"n"}}}}`)
+		return body["aggregations"].(map[string]any)["n"].(map[string]any)["value"]
+	}
+	put := func(version, n int) {
+		t.Helper()
+		if status, body := call(t, http.MethodPut, fmt.Sprintf("%s/v/_doc/p1?version=%d&version_type=external", url, version), fmt.Sprintf(`{"n":%d}`, n)); status/100 != 2 {
+			t.Fatalf("version %d: %d %v", version, status, body)
+		}
+	}
+	put(1, 3)
+	call(t, http.MethodPut, url+"/v/_doc/p2", `{"n":10}`)
+	call(t, http.MethodPost, url+"/v/_refresh", "")
+	put(2, 5)
+	if got := sum(); got != 13.0 {
+		t.Fatalf("before the refresh search sees %v, want 13 (the first version)", got)
+	}
+	call(t, http.MethodPost, url+"/v/_refresh", "")
+	if got := sum(); got != 15.0 {
+		t.Fatalf("after the refresh search sees %v, want 15", got)
+	}
+}

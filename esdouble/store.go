@@ -59,7 +59,8 @@ type index struct {
 	lastRefresh time.Time
 	lastSearch  time.Time     // search idle: no periodic refresh long after it
 	waiting     int           // refresh=wait_for writes waiting: they need a refresh
-	visible     []doc         // what search sees: the documents at the last refresh
+	visible     []doc         // what search sees: the documents at the last refresh (read under the lock)
+	dirty       []int         // positions in docs written again since the last refresh
 	visibleSeq  int           // the sequence number of that refresh
 	refreshed   chan struct{} // closed and replaced at each refresh
 	docs        []doc
@@ -253,8 +254,9 @@ func (idx *index) searchIdle(now time.Time) bool {
 
 func (idx *index) add(d doc) {
 	d.index = idx.Name
-	if i, ok := idx.ids[d.ID]; ok { // a later version, replayed from the log
+	if i, ok := idx.ids[d.ID]; ok { // a later version
 		idx.docs[i] = d
+		idx.dirty = append(idx.dirty, i)
 	} else {
 		idx.ids[d.ID] = len(idx.docs)
 		idx.docs = append(idx.docs, d)
@@ -274,7 +276,15 @@ func (idx *index) refresh(now time.Time) {
 	if idx.visibleSeq == idx.seqNo {
 		return
 	}
-	idx.visible = append([]doc(nil), idx.docs...)
+	// Only what changed since the last refresh: documents written again,
+	// and the new ones after those search saw.
+	for _, i := range idx.dirty {
+		if i < len(idx.visible) {
+			idx.visible[i] = idx.docs[i]
+		}
+	}
+	idx.dirty = idx.dirty[:0]
+	idx.visible = append(idx.visible, idx.docs[len(idx.visible):]...)
 	idx.visibleSeq = idx.seqNo
 	close(idx.refreshed)
 	idx.refreshed = make(chan struct{})
@@ -785,14 +795,16 @@ func (s *store) getDoc(name, id string) (doc, docVersion, bool, error) {
 // nothing (hidden indices, starting with ".", only by name). A search on a
 // search-idle index with writes no refresh has shown waits for a refresh,
 // so it sees them; one on an index whose primary is not allocated fails.
-func (s *store) searchable(expr string, now time.Time) ([]doc, mappings, error) {
+// f runs under the store's lock: a refresh changes what search sees in
+// place, doing work in proportion to what changed, not to what is held.
+func (s *store) searchable(expr string, now time.Time, f func([]doc, mappings) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var picked []*index
 	for _, part := range strings.Split(expr, ",") {
 		switch {
 		case strings.HasPrefix(part, "-") || strings.HasPrefix(part, "<"):
-			return nil, mappings{}, unsupported("the index expression [" + part + "]")
+			return unsupported("the index expression [" + part + "]")
 		case part == "_all" || strings.Contains(part, "*"):
 			for _, name := range slices.Sorted(maps.Keys(s.indices)) {
 				if !strings.HasPrefix(name, ".") && (part == "_all" || globsOverlap(part, name)) && !slices.Contains(picked, s.indices[name]) {
@@ -802,7 +814,7 @@ func (s *store) searchable(expr string, now time.Time) ([]doc, mappings, error) 
 		default:
 			idx, ok := s.indices[part]
 			if !ok {
-				return nil, mappings{}, indexNotFound(part)
+				return indexNotFound(part)
 			}
 			if !slices.Contains(picked, idx) {
 				picked = append(picked, idx)
@@ -813,21 +825,21 @@ func (s *store) searchable(expr string, now time.Time) ([]doc, mappings, error) 
 	m := mappings{}
 	for _, idx := range picked {
 		if idx.Unassigned {
-			return nil, mappings{}, noShard(true, idx.Name)
+			return noShard(true, idx.Name)
 		}
 		if idx.searchIdle(now) && idx.visibleSeq != idx.seqNo {
 			idx.refresh(now)
 		}
 		idx.lastSearch = now
 		if len(picked) == 1 {
-			return idx.visible, idx.Mappings.clone(), nil // never changed in place: refresh makes a new one
+			return f(idx.visible, idx.Mappings)
 		}
 		if err := m.merge(idx.Mappings); err != nil {
-			return nil, mappings{}, unsupported("a search across indices whose mappings differ")
+			return unsupported("a search across indices whose mappings differ")
 		}
 		docs = append(docs, idx.visible...)
 	}
-	return docs, m, nil
+	return f(docs, m)
 }
 
 func (s *store) mapping(name string) (mappings, bool) {

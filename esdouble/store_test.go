@@ -65,8 +65,9 @@ func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	docs, m, _ := s.searchable("stats", time.Now())
-	if got, err := sum(docs, "counter", m); err != nil || got != 3 {
+	var got float64
+	err = s.searchable("stats", time.Now(), func(docs []doc, m mappings) (err error) { got, err = sum(docs, "counter", m); return err })
+	if err != nil || got != 3 {
 		t.Fatalf("after a restart, sum of counter = %v (%v), want 3", got, err)
 	}
 }
