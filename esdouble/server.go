@@ -529,58 +529,7 @@ func refreshParam(r *http.Request) (string, error) {
 }
 
 func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
-	name, id := r.PathValue("index"), r.PathValue("id")
-	if err := checkIndexName(name); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if len(id) > 512 {
-		writeErr(w, badRequest("action_request_validation_exception",
-			"Validation Failed: 1: id [%s...] is too long, must be no longer than 512 bytes but was: %d;", id[:32], len(id)))
-		return
-	}
-	refresh, body, err := writeRequest(r)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	source, err := object("_doc", "document", body)
-	if err != nil {
-		writeErr(w, badRequest("document_parsing_exception", "[1:1] failed to parse: the document must be a JSON object, found [%s]", token(body)))
-		return
-	}
-	err = s.fault.check(opWrite, name)
-	if err == nil {
-		err = s.waitWritable(r, name)
-	}
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	c, err := s.store.createDoc(name, id, source)
-	switch {
-	case errors.Is(err, errExists):
-		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
-			reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id),
-			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}})
-		return
-	case err != nil:
-		writeErr(w, s.docError(err))
-		return
-	}
-	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
-		return
-	}
-	w.Header().Set("Location", "/"+name+"/_doc/"+id)
-	res := map[string]any{
-		"_index": name, "_id": id, "_version": 1, "result": "created",
-		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0},
-		"_seq_no": c.seq, "_primary_term": 1,
-	}
-	if refresh == "true" {
-		res["forced_refresh"] = true
-	}
-	writeJSON(w, http.StatusCreated, res)
+	s.writeDoc(w, r, 0, true)
 }
 
 // indexDoc is the index API: a document written whole under its id, new or
@@ -588,7 +537,6 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
 // higher than the document's (409 otherwise): a writer's retry of a write
 // already made is refused, not applied twice.
 func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) {
-	name, id := r.PathValue("index"), r.PathValue("id")
 	q := r.URL.Query()
 	version := 0
 	switch vt := q.Get("version_type"); {
@@ -603,7 +551,17 @@ func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, unsupported("the index API with version ["+q.Get("version")+"] and version_type ["+vt+"] (only an external version is)"))
 		return
 	}
+	s.writeDoc(w, r, version, false)
+}
+
+// writeDoc answers _create (create) and the index API.
+func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, create bool) {
+	name, id := r.PathValue("index"), r.PathValue("id")
 	err := checkIndexName(name)
+	if err == nil && len(id) > 512 {
+		err = badRequest("action_request_validation_exception",
+			"Validation Failed: 1: id [%s...] is too long, must be no longer than 512 bytes but was: %d;", id[:32], len(id))
+	}
 	var refresh string
 	var body json.RawMessage
 	if err == nil {
@@ -616,29 +574,35 @@ func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		err = s.fault.check(opWrite, name)
-	}
-	if err == nil {
-		err = s.waitWritable(r, name)
+		err = s.admitWrite(r, name)
 	}
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	c, current, err := s.store.indexDoc(name, id, source, version)
+	c, current, err := s.store.writeDoc(name, id, source, version, create)
+	var strict *strictError
 	switch {
+	case errors.Is(err, errExists):
+		err = &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
+			reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id),
+			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}}
 	case errors.Is(err, errConflict):
-		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
+		err = &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
 			reason: fmt.Sprintf("[%s]: version conflict, current version [%d] is higher or equal to the one provided [%d]", id, current, version),
-			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}})
-		return
-	case err != nil:
-		writeErr(w, s.docError(err))
+			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}}
+	case errors.As(err, &strict):
+		err = badRequest("strict_dynamic_mapping_exception",
+			"[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field)
+	}
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
 	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
 		return
 	}
+	w.Header().Set("Location", "/"+name+"/_doc/"+id)
 	res := map[string]any{"_index": name, "_id": id, "_version": c.version, "result": "created",
 		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}, "_seq_no": c.seq, "_primary_term": 1}
 	status := http.StatusCreated
@@ -651,19 +615,14 @@ func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res)
 }
 
-// docError is Elasticsearch's answer to a document its mapping refuses.
-func (s *Server) docError(err error) error {
-	var strict *strictError
-	if errors.As(err, &strict) {
-		return badRequest("strict_dynamic_mapping_exception",
-			"[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field)
+// admitWrite is what every write meets before it is made: the push-back
+// in force, then (creating a missing index, as a write does) its primary,
+// waited for for the write's timeout, 1 min by default (a red index:
+// cluster.go).
+func (s *Server) admitWrite(r *http.Request, name string) error {
+	if err := s.fault.check(opWrite, name); err != nil {
+		return err
 	}
-	return err
-}
-
-// waitWritable creates a missing index, as a write does, and waits for its
-// primary (a red index: cluster.go), for the write's timeout, 1 min by default.
-func (s *Server) waitWritable(r *http.Request, name string) error {
 	idx, err := s.store.ensureIndex(name)
 	if err != nil {
 		return err

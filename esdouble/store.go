@@ -512,44 +512,12 @@ func (s *store) putMapping(name string, m mappings) error {
 	return s.saveMeta(idx)
 }
 
-// created is what createDoc and indexDoc tell about a stored document.
+// created is what writeDoc tells about a stored document.
 type created struct {
 	index   *index
 	seq     int
 	version int
 	updated bool // there was a document under its id
-}
-
-// createDoc stores a document under id unless one is there, and returns
-// once it is on disk. Like Elasticsearch, it creates a missing index
-// (with the matching template's mapping, or a dynamic one) and maps new
-// fields dynamically unless the mapping is strict.
-func (s *store) createDoc(name, id string, source map[string]any) (created, error) {
-	var c created
-	log, pos, err := func() (*wal, int64, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		idx, err := s.indexLocked(name)
-		if err != nil {
-			return nil, 0, err
-		}
-		c.index = idx
-		if idx.ReadOnlyAllowDelete {
-			return nil, 0, floodStage(name)
-		}
-		if _, ok := idx.ids[id]; ok {
-			return nil, 0, errExists
-		}
-		pos, err := s.appendLocked(idx, doc{ID: id, Source: source})
-		c.seq = idx.seqNo
-		return idx.log, pos, err
-	}()
-	if err != nil {
-		return c, err
-	}
-	// The fsync happens outside the lock, and one fsync covers every write
-	// appended before it (a group commit, as Elasticsearch's translog does).
-	return c, log.syncTo(pos)
 }
 
 // ensureIndex returns an index, creating it as a write does.
@@ -599,11 +567,15 @@ func (s *store) appendLocked(idx *index, d doc) (int64, error) {
 // errConflict is an update whose document changed since it was read.
 var errConflict = errors.New("version conflict")
 
-// indexDoc writes a document under id (the index API), with the version
-// given when version_type=external (0: internal, one more each write).
-// An external version must be higher than the document's: else it is a
-// conflict, and current is the document's version.
-func (s *store) indexDoc(name, id string, source map[string]any, version int) (c created, current int, err error) {
+// writeDoc writes a document under id and returns once it is on disk:
+// with create (_create) only if none is there (errExists otherwise); else
+// (the index API) new or not, under the version given when
+// version_type=external (0: internal, one more each write), which must be
+// higher than the document's (errConflict otherwise, with current, the
+// document's version). Like Elasticsearch, it creates a missing index (with
+// the matching template's mapping, or a dynamic one) and maps new fields
+// dynamically unless the mapping is strict.
+func (s *store) writeDoc(name, id string, source map[string]any, version int, create bool) (c created, current int, err error) {
 	log, pos, err := func() (*wal, int64, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -612,14 +584,17 @@ func (s *store) indexDoc(name, id string, source map[string]any, version int) (c
 			return nil, 0, err
 		}
 		c.index = idx
-		if idx.ReadOnlyAllowDelete {
+		v, exists := idx.versions[id]
+		switch {
+		case idx.ReadOnlyAllowDelete:
 			return nil, 0, floodStage(name)
-		}
-		if v, ok := idx.versions[id]; ok && version > 0 && v.version >= version {
+		case create && exists:
+			return nil, 0, errExists
+		case exists && version > 0 && v.version >= version:
 			current = v.version
 			return nil, 0, errConflict
 		}
-		c.updated = idx.versions[id].version > 0
+		c.updated = exists
 		pos, err := s.appendLocked(idx, doc{ID: id, Source: source, Version: version})
 		c.seq, c.version = idx.seqNo, idx.versions[id].version
 		return idx.log, pos, err
@@ -627,6 +602,8 @@ func (s *store) indexDoc(name, id string, source map[string]any, version int) (c
 	if err != nil {
 		return c, current, err
 	}
+	// The fsync happens outside the lock, and one fsync covers every write
+	// appended before it (a group commit, as Elasticsearch's translog does).
 	return c, 0, log.syncTo(pos)
 }
 

@@ -44,11 +44,7 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	err = s.fault.check(opWrite, name)
-	if err == nil {
-		err = s.waitWritable(r, name)
-	}
-	if err != nil {
+	if err := s.admitWrite(r, name); err != nil {
 		writeErr(w, err)
 		return
 	}
