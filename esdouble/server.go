@@ -672,9 +672,10 @@ func (s *Server) getDoc(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// unsupported answers an API the double does not serve: Elasticsearch may
+// have it, so not in its words for an unknown one.
 func (s *Server) unsupported(w http.ResponseWriter, r *http.Request) {
-	writeErr(w, badRequest("illegal_argument_exception",
-		"no handler found for uri [%s] and method [%s] (the %s implements only what tvs calls)", r.URL.Path, r.Method, Honesty))
+	writeErr(w, unsupported("the API "+r.Method+" "+r.URL.Path))
 }
 
 // checkIndexName refuses a name Elasticsearch refuses.

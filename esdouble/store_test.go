@@ -2,6 +2,9 @@ package esdouble
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,5 +72,27 @@ func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 	err = s.searchable("stats", time.Now(), func(docs []doc, m mappings) (err error) { got, err = sum(docs, "counter", m); return err })
 	if err != nil || got != 3 {
 		t.Fatalf("after a restart, sum of counter = %v (%v), want 3", got, err)
+	}
+}
+
+// A data folder Elasticsearch wrote is refused in one line, and left as it
+// was: the double never opens, and so never breaks, the real node's data.
+func TestElasticsearchsDataIsLeftAlone(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"node.lock", "_state/global-1.st"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("es"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := os.ReadDir(dir)
+	_, err := openStore(dir, nil)
+	if err == nil || !strings.Contains(err.Error(), "holds Elasticsearch's data") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("openStore on Elasticsearch's data: %v, want one line refusing it", err)
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Fatalf("the folder changed: %d entries, then %d", len(before), len(after))
 	}
 }
