@@ -48,6 +48,12 @@ func TestWhoGetsIn(t *testing.T) {
 				}
 			}
 		}
+		// Every service's log is capped (a stack left running for a term).
+		for _, service := range []string{"entry", "webapp", "storage"} {
+			for _, cont := range s.containers(service) {
+				logsBounded(t, cont)
+			}
+		}
 		// The processes themselves, not only the configuration.
 		out, code := execIn(t, s.one("entry"), "id", "-u")
 		if code != 0 || strings.TrimSpace(out) == "0" {
@@ -180,4 +186,18 @@ func rawRequest(t *testing.T, addr, raw string) (int, string) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	return res.StatusCode, string(body)
+}
+
+// logsBounded checks that a container's log is capped in size: Docker's
+// json-file driver with max-size and max-file, as compose.yaml sets them.
+func logsBounded(t *testing.T, cont *harness.Container) {
+	t.Helper()
+	c, err := cont.Inspect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := c.HostConfig.LogConfig
+	if lc.Type != "json-file" || lc.Config["max-size"] == "" || lc.Config["max-file"] == "" {
+		t.Errorf("%s %.12s: log %s %v, want json-file with max-size and max-file", cont.Service, c.ID, lc.Type, lc.Config)
+	}
 }

@@ -114,6 +114,7 @@ func TestSwarm(t *testing.T) {
 				if want := "read-only true, cap_drop [ALL]"; got != want {
 					t.Errorf("%s %.12s: %s, want %s", service, c.ID, got, want)
 				}
+				logsBounded(t, c)
 			}
 		}
 	})
