@@ -342,13 +342,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// getClusterSettings answers GET /_cluster/settings (flat keys).
-func (s *Server) getClusterSettings(w http.ResponseWriter, r *http.Request) {
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"persistent": s.store.cluster.persistent, "transient": s.store.cluster.transient})
-}
-
 // putClusterSettings answers PUT /_cluster/settings: persistent and
 // transient settings, flat or nested, null resetting one.
 func (s *Server) putClusterSettings(w http.ResponseWriter, r *http.Request) {

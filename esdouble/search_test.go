@@ -112,6 +112,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodPost, "/v/_search", `{"query":{"bool":{}}}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"aggs":{"a":{"avg":{"field":"n"}}}}`},
 		{http.MethodDelete, "/v*", ""},
+		{http.MethodGet, "/_cat/indices", ""},
 	} {
 		status, body := call(t, c.method, url+c.path, c.body)
 		if _, reason := errType(body); status != 400 || !strings.Contains(reason, "not implemented by the "+Honesty) {

@@ -96,3 +96,40 @@ func TestElasticsearchsDataIsLeftAlone(t *testing.T) {
 		t.Fatalf("the folder changed: %d entries, then %d", len(before), len(after))
 	}
 }
+
+// A document written again and again leaves a log far longer than what the
+// index holds; at the next start the log is compacted to the latest
+// version of each document, versions kept, so a start costs what is held.
+func TestTheLogIsCompactedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := 1; v <= 3000; v++ {
+		if _, _, err := s.writeDoc("v", "p1", map[string]any{"n": float64(v)}, v, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.writeDoc("v", "p2", map[string]any{"n": 1.0}, 0, false)
+	s.close()
+	s, err = openStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	data, err := os.ReadFile(filepath.Join(dir, "v", "docs.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(data), "\n"); lines != 2 {
+		t.Fatalf("the log holds %d lines after the restart, want 2 (one per document)", lines)
+	}
+	if _, _, err := s.writeDoc("v", "p1", map[string]any{"n": 0.0}, 3000, false); !errors.Is(err, errConflict) {
+		t.Fatalf("version 3000 again after the compaction: %v, want a conflict (the version was kept)", err)
+	}
+	d, v, found, _ := s.getDoc("v", "p1")
+	if !found || v.version != 3000 || d.Source["n"] != 3000.0 {
+		t.Fatalf("p1 after the compaction: %v version %d found %v", d.Source, v.version, found)
+	}
+}
