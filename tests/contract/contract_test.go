@@ -461,6 +461,12 @@ func TestExternalVersionsOnlyGrow(t *testing.T) {
 		if path(r.body, "_version") != 2.0 || path(r.body, "_source", "n") != 5.0 {
 			t.Fatalf("the document after the refused writes: %v, want version 2, n 5", r.body)
 		}
+		// Search sums the document's latest version only: a rewrite
+		// replaces, it does not add.
+		refresh(t, base, index)
+		if hits, sum := hitsAndSum(t, base, index); hits != 1 || sum != 5 {
+			t.Fatalf("search after the rewrites sees %v hits, sum %v; want 1, 5", hits, sum)
+		}
 	})
 }
 
