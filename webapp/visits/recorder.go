@@ -68,6 +68,7 @@ type Recorder struct {
 	unstop    context.CancelFunc
 	closeCtx  context.Context
 	prepared  chan struct{} // closed once storage was first prepared
+	firstPrep sync.Once
 	wrote     chan struct{} // closed when the writer has returned
 	read      chan struct{} // closed when the reader has returned
 	closeErr  error         // set by the writer before it closes wrote
@@ -308,11 +309,10 @@ func (r *Recorder) writer() {
 
 // batchWriter is the writer goroutine's own state.
 type batchWriter struct {
-	r            *Recorder
-	seq          int64
-	inflight     *Batch // sent, not acknowledged: sent again with the same id
-	prepared     bool
-	preparedOnce bool
+	r        *Recorder
+	seq      int64
+	inflight *Batch // sent, not acknowledged: sent again with the same id
+	prepared bool
 }
 
 func (w *batchWriter) havePending() bool {
@@ -333,10 +333,7 @@ func (w *batchWriter) step(ctx context.Context) error {
 			r.setWriteErr(fmt.Errorf("prepare storage: %w", err))
 			return err
 		}
-		if !w.preparedOnce {
-			w.preparedOnce = true
-			close(r.prepared)
-		}
+		r.firstPrep.Do(func() { close(r.prepared) })
 		w.prepared = true
 		if !w.havePending() {
 			r.acknowledge(0)
