@@ -18,8 +18,10 @@ import (
 // history phase writes one straight to storage, the way the webapp writes
 // it (each process's document rewritten under a growing external
 // version), then measures again what the fresh stack measured: GET / at 10
-// connections, the idle storage's CPU (the replicas' totals reads alone),
-// and storage's start time.
+// connections (the fresh figure taken right before the history is
+// written, so that the two loads are seconds apart, not minutes), the idle
+// storage's CPU (the replicas' totals reads alone), and storage's start
+// time.
 
 // historyShape is the history written: processes started over the
 // stack's life, each with its batches of visits.
@@ -148,6 +150,8 @@ func historyPhase(ctx context.Context, st *harness.Stack, base string, d time.Du
 	if err != nil {
 		return err
 	}
+	progress("fresh: GET / with counting, 10 connections, %s", d)
+	r.HistoryFreshRPS = harness.Closed(base+"/", 10, d, maxRequests).RPS()
 	progress("history: %d processes × %d batches × %d visits, written as the webapp writes them", historyProcs, historyBatches, historyPerBatch)
 	if r.HistoryVisits, err = writeHistory(ctx, url); err != nil {
 		return err
@@ -167,7 +171,7 @@ func historyPhase(ctx context.Context, st *harness.Stack, base string, d time.Du
 	progress("history: GET / with counting, 10 connections, %s", d)
 	h := harness.Closed(base+"/", 10, d, maxRequests)
 	r.HistoryRPS = h.RPS()
-	r.RatioHistoryToFresh = r.HistoryRPS / r.EntryRPS
+	r.RatioHistoryToFresh = r.HistoryRPS / r.HistoryFreshRPS
 	return nil
 }
 

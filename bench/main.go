@@ -135,6 +135,7 @@ type results struct {
 	// of a core, the replicas' reads alone) fresh and after, and
 	// storage's start time (a restart until healthy) fresh and after.
 	HistoryVisits         int64   `json:"history_visits"`
+	HistoryFreshRPS       float64 `json:"history_fresh_rps"` // right before the history
 	HistoryRPS            float64 `json:"history_rps"`
 	RatioHistoryToFresh   float64 `json:"ratio_history_to_fresh"`
 	StorageIdleCPU        float64 `json:"storage_idle_cpu"`
@@ -462,8 +463,8 @@ func printTable(w io.Writer, r *results, static, proxy, c10, c50 *harness.Result
 		r.AckWaitP50ms, r.AckWaitP99ms, r.AckWaitP50msc50, r.AckWaitP99msc50, r.ESWriteLatencyMs, r.VisitsPerWrite, r.VisitsPerWriteC50)
 	fmt.Fprintf(w, "pickup_ms %.0f   cold_start_ms %.0f   sent %d   counted %d   count_lost %d\n",
 		r.PickupMs, r.ColdStartMs, r.Sent, r.Counted, r.CountLost)
-	fmt.Fprintf(w, "history of %d visits: GET / %.0f req/s at 10 connections, ratio_history_to_fresh %.2f; storage idle CPU %.1f %% -> %.1f %% of a core; storage start %.0f -> %.0f ms\n",
-		r.HistoryVisits, r.HistoryRPS, r.RatioHistoryToFresh, 100*r.StorageIdleCPU, 100*r.StorageIdleCPUHistory, r.StorageStartMs, r.StorageStartMsHistory)
+	fmt.Fprintf(w, "history of %d visits: GET / %.0f req/s at 10 connections against %.0f right before, ratio_history_to_fresh %.2f; storage idle CPU %.1f %% -> %.1f %% of a core; storage start %.0f -> %.0f ms\n",
+		r.HistoryVisits, r.HistoryRPS, r.HistoryFreshRPS, r.RatioHistoryToFresh, 100*r.StorageIdleCPU, 100*r.StorageIdleCPUHistory, r.StorageStartMs, r.StorageStartMsHistory)
 	hosts := make([]string, 0, len(r.RequestsPerReplica))
 	for h := range r.RequestsPerReplica {
 		hosts = append(hosts, h)
