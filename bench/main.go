@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -408,20 +409,28 @@ func tvsappCounter(ctx context.Context, st *harness.Stack) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := harness.FreshClient().Get("http://" + ip + ":9200/stats/_doc/1")
+	base := "http://" + ip + ":9200/stats"
+	c := harness.FreshClient()
+	// A refresh, then a sum: search sees the counter's latest version.
+	res, err := c.Post(base+"/_refresh", "", nil)
+	if err != nil {
+		return 0, fmt.Errorf("tvsapp's counter: refresh: %w", err)
+	}
+	res.Body.Close()
+	res, err = c.Post(base+"/_search", "application/json", strings.NewReader(`{"size":0,"aggs":{"c":{"sum":{"field":"counter"}}}}`))
 	if err != nil {
 		return 0, fmt.Errorf("tvsapp's counter: %w", err)
 	}
 	defer res.Body.Close()
-	var doc struct {
-		Source struct {
-			Counter int64 `json:"counter"`
-		} `json:"_source"`
+	var r struct {
+		Aggregations struct {
+			C struct{ Value float64 } `json:"c"`
+		} `json:"aggregations"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
-		return 0, fmt.Errorf("tvsapp's counter: %w", err)
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("tvsapp's counter: %s %v", res.Status, err)
 	}
-	return doc.Source.Counter, nil
+	return int64(r.Aggregations.C.Value), nil
 }
 
 // maxRequests bounds every load, far above what a run sends.

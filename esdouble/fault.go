@@ -1,9 +1,9 @@
 package esdouble
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -14,22 +14,20 @@ import (
 // short of resources: 429 when its write queue is full
 // (es_rejected_execution_exception), when a request would take it near its
 // heap limit (circuit_breaking_exception), or when its disk passed the
-// flood-stage watermark (cluster_block_exception); 503 while a shard is not
-// available; and a write may be slow for seconds. The double answers so on
-// demand:
+// flood-stage watermark (cluster_block_exception); and a write may be slow
+// for seconds. The double answers so on demand, as far as the stack tests
+// ask: a full write queue, a slow write, a fuller disk (whose watermarks
+// then block, or leave an index red, as cluster.go has it).
 //
 //	PUT /_tvs_double/fault {"writes": "rejected", "for": "10s"}
-//	PUT /_tvs_double/fault {"searches": "unavailable", "share": 0.5}
 //	PUT /_tvs_double/fault {"write_latency": "2s"}
 //	PUT /_tvs_double/fault {"disk": {"total": "64gb", "free": "4gb"}}
 //	GET /_tvs_double/fault          what is in force
 //	DELETE /_tvs_double/fault       back to normal
 //
 // or from the start with -fault '{"writes": "rejected"}' (ESDOUBLE_FAULT).
-// writes are document writes (_create, _update) and mapping changes;
-// searches are _search. A reply is one of rejected, circuit_breaking,
-// flood_stage, unavailable. share (0 to 1, default 1) is the part of those
-// requests that get it; for (a duration, default: until cleared) bounds it.
+// writes are document writes (_create, the index API, _update); rejected
+// is the one reply. for (a duration, default: until cleared) bounds it.
 // write_latency delays every acknowledged write, as -write-latency does.
 // disk is the disk the disk monitor reads instead of the data directory's
 // (cluster.go): a fairly full laptop, say; it takes effect at the monitor's
@@ -43,8 +41,6 @@ const FaultPath = "/_tvs_double/fault"
 // Fault is the push-back in force.
 type Fault struct {
 	Writes       string   `json:"writes,omitempty"`
-	Searches     string   `json:"searches,omitempty"`
-	Share        float64  `json:"share,omitempty"`
 	For          Duration `json:"for,omitempty"`
 	WriteLatency Duration `json:"write_latency,omitempty"`
 	Disk         *Disk    `json:"disk,omitempty"`
@@ -75,62 +71,30 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// replies are the push-back answers the double knows.
-var replies = map[string]bool{"rejected": true, "circuit_breaking": true, "flood_stage": true, "unavailable": true}
-
 // ParseFault reads a push-back order, strictly.
 func ParseFault(data []byte) (Fault, error) {
 	var f Fault
 	if err := checkJSON(data); err != nil {
 		return f, err
 	}
-	m, err := (fields{where: "fault", known: []string{"writes", "searches", "share", "for", "write_latency", "disk"}}).read(data)
-	if err != nil {
-		return f, err
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return f, badRequest("illegal_argument_exception", "[fault] %v", err)
 	}
-	for k, v := range m {
-		var target any
-		switch k {
-		case "writes":
-			target = &f.Writes
-		case "searches":
-			target = &f.Searches
-		case "share":
-			target = &f.Share
-		case "for":
-			target = &f.For
-		case "write_latency":
-			target = &f.WriteLatency
-		case "disk":
-			target = &f.Disk
-		}
-		if err := json.Unmarshal(v, target); err != nil {
-			return f, badRequest("x_content_parse_exception", "[fault] %s: %v", k, err)
-		}
-	}
-	for _, r := range []string{f.Writes, f.Searches} {
-		if r != "" && !replies[r] {
-			return f, badRequest("illegal_argument_exception", "[fault] unknown reply [%s]: one of rejected, circuit_breaking, flood_stage, unavailable", r)
-		}
+	if f.Writes != "" && f.Writes != "rejected" {
+		return f, badRequest("illegal_argument_exception", "[fault] unknown reply [%s]: the one reply is rejected", f.Writes)
 	}
 	if d := f.Disk; d != nil {
 		if _, err := d.read(); err != nil {
 			return f, badRequest("illegal_argument_exception", "[fault] disk: %v", err)
 		}
 	}
-	if f.Share < 0 || f.Share > 1 {
-		return f, badRequest("illegal_argument_exception", "[fault] share must be from 0 to 1, got %v", f.Share)
+	if f.Until != "" {
+		return f, badRequest("illegal_argument_exception", "[fault] until is answered, not taken: give for")
 	}
 	return f, nil
 }
-
-// op is what a request does, for the push-back to pick.
-type op int
-
-const (
-	opWrite op = iota
-	opSearch
-)
 
 // faults holds the push-back in force; its zero value pushes nothing back.
 type faults struct {
@@ -162,20 +126,13 @@ func (fs *faults) current(now time.Time) (Fault, bool) {
 	return f, f != (Fault{})
 }
 
-// check returns the error a request of kind o on index gets now, or nil.
-func (fs *faults) check(o op, index string) error {
-	f, on := fs.current(time.Now())
-	if !on {
-		return nil
+// check returns the error a write to index gets now, or nil.
+func (fs *faults) check() error {
+	if f, _ := fs.current(time.Now()); f.Writes == "rejected" {
+		return &esError{status: http.StatusTooManyRequests, typ: "es_rejected_execution_exception",
+			reason: "rejected execution of primary operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, primary_operation_bytes=1024, max_coordinating_and_primary_bytes=53687091]" + injected}
 	}
-	reply := f.Writes
-	if o == opSearch {
-		reply = f.Searches
-	}
-	if reply == "" || (f.Share > 0 && f.Share < 1 && rand.Float64() >= f.Share) {
-		return nil
-	}
-	return pushBack(reply, o, index)
+	return nil
 }
 
 func (d *Disk) read() (disk, error) {
@@ -209,27 +166,6 @@ func (fs *faults) writeLatency() time.Duration {
 // injected ends every reason the push-back gives, so that no log mistakes
 // it for a real node's.
 const injected = " (push-back injected by the " + Honesty + ")"
-
-// pushBack is the answer a busy or full node gives, in Elasticsearch's words.
-func pushBack(reply string, o op, index string) *esError {
-	switch reply {
-	case "rejected":
-		return &esError{status: http.StatusTooManyRequests, typ: "es_rejected_execution_exception",
-			reason: "rejected execution of primary operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, primary_operation_bytes=1024, max_coordinating_and_primary_bytes=53687091]" + injected}
-	case "circuit_breaking":
-		return &esError{status: http.StatusTooManyRequests, typ: "circuit_breaking_exception",
-			reason: "[parent] Data too large, data for [<http_request>] would be [510027384/486.3mb], which is larger than the limit of [510027366/486.3mb], real usage: [510026360/486.3mb], new bytes reserved: [1024/1kb]" + injected,
-			extra:  map[string]any{"bytes_wanted": 510027384, "bytes_limit": 510027366, "durability": "TRANSIENT"}}
-	case "flood_stage":
-		return floodStage(index)
-	}
-	if o == opSearch {
-		return &esError{status: http.StatusServiceUnavailable, typ: "search_phase_execution_exception", reason: "all shards failed" + injected,
-			extra: map[string]any{"phase": "query", "grouped": true}}
-	}
-	return &esError{status: http.StatusServiceUnavailable, typ: "unavailable_shards_exception",
-		reason: fmt.Sprintf("[%s][0] primary shard is not active Timeout: [1m], request: [BulkShardRequest [[%s][0]] containing [1] requests]%s", index, index, injected)}
-}
 
 // floodStage is the 429 of an index blocked by the disk's flood-stage
 // watermark (index.blocks.read_only_allow_delete), word for word.

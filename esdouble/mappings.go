@@ -198,10 +198,9 @@ var fieldTypes = map[string][]string{
 	"object":  {"type", "properties", "dynamic"},
 }
 
-// parseMappings reads a mapping (of create index, an index template, or
-// PUT _mapping) as Elasticsearch's mapper does: unknown root parameters,
-// unknown field types and unknown field parameters are 400s
-// (mapper_parsing_exception) naming them.
+// parseMappings reads a mapping (of create index or an index template) as
+// Elasticsearch's mapper does: unknown field types and parameters are
+// refused, an empty field name is a mapper_parsing_exception.
 func parseMappings(raw json.RawMessage) (mappings, error) {
 	var m mappings
 	if len(raw) == 0 {

@@ -15,8 +15,6 @@ import (
 
 // searchRequest is a parsed search body.
 type searchRequest struct {
-	size       int
-	from       int
 	trackTotal bool
 	query      *queryDef // nil: match_all
 	aggs       []aggDef
@@ -44,30 +42,14 @@ type aggDef struct {
 type orderBy struct{ key, dir string }
 
 func parseSearch(raw json.RawMessage) (*searchRequest, error) {
-	req := &searchRequest{size: 10, trackTotal: true}
-	if len(raw) == 0 {
-		return req, nil
-	}
-	top := fields{where: "search", known: []string{"size", "from", "query", "aggs", "aggregations", "track_total_hits"}}
+	req := &searchRequest{trackTotal: true}
+	top := fields{where: "search", known: []string{"size", "query", "aggs", "aggregations", "track_total_hits"}}
 	m, err := top.read(raw)
+	if len(raw) == 0 {
+		m, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
-	}
-	if v, ok := m["size"]; ok {
-		if req.size, err = integer("search", "size", v); err != nil {
-			return nil, err
-		}
-		if req.size < 0 {
-			return nil, badRequest("illegal_argument_exception", "[size] parameter cannot be negative, found [%d]", req.size)
-		}
-	}
-	if v, ok := m["from"]; ok {
-		if req.from, err = integer("search", "from", v); err != nil {
-			return nil, err
-		}
-		if req.from < 0 {
-			return nil, badRequest("illegal_argument_exception", "[from] parameter cannot be negative, found [%d]", req.from)
-		}
 	}
 	if v, ok := m["track_total_hits"]; ok {
 		if token(v) == "VALUE_NUMBER" {
@@ -96,6 +78,17 @@ func parseSearch(raw json.RawMessage) (*searchRequest, error) {
 				return nil, err
 			}
 		}
+	}
+	// tvs reads totals, never documents: hits (Elasticsearch's default
+	// size is 10) are not implemented.
+	size := 10
+	if v, ok := m["size"]; ok {
+		if size, err = integer("search", "size", v); err != nil {
+			return nil, err
+		}
+	}
+	if size != 0 {
+		return nil, unsupported("a search for hits (size other than 0)")
 	}
 	return req, nil
 }
@@ -270,10 +263,6 @@ func parseOrder(raw json.RawMessage) ([]orderBy, error) {
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("index")
-	if err := s.fault.check(opSearch, name); err != nil {
-		writeErr(w, err)
-		return
-	}
 	body, err := readBody(r, true)
 	if err != nil {
 		writeErr(w, err)
@@ -308,14 +297,7 @@ func (req *searchRequest) run(docs []doc, m mappings) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits := []any{}
-	for i := req.from; i < len(docs) && i < req.from+req.size; i++ {
-		hits = append(hits, map[string]any{"_index": docs[i].index, "_id": docs[i].ID, "_score": 1.0, "_source": docs[i].Source})
-	}
-	hitsObj := map[string]any{"max_score": nil, "hits": hits}
-	if len(hits) > 0 {
-		hitsObj["max_score"] = 1.0
-	}
+	hitsObj := map[string]any{"max_score": nil, "hits": []any{}}
 	if req.trackTotal {
 		hitsObj["total"] = map[string]any{"value": len(docs), "relation": "eq"}
 	}

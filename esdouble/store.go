@@ -79,8 +79,7 @@ type doc struct {
 	Source map[string]any `json:"_source"`
 	// Version is set where the writer chose it (version_type=external);
 	// otherwise each write of an id adds one.
-	Version int    `json:"_version,omitempty"`
-	index   string // the index's name, for a search's hits
+	Version int `json:"_version,omitempty"`
 }
 
 // template is an index template: its mappings and settings apply to every
@@ -253,7 +252,6 @@ func (idx *index) searchIdle(now time.Time) bool {
 }
 
 func (idx *index) add(d doc) {
-	d.index = idx.Name
 	if i, ok := idx.ids[d.ID]; ok { // a later version
 		idx.docs[i] = d
 		idx.dirty = append(idx.dirty, i)
@@ -493,25 +491,6 @@ func (s *store) putSettings(name string, flat map[string]any) error {
 	return s.saveMeta(idx)
 }
 
-// putMapping adds fields to an index's mapping; a field may not change type.
-func (s *store) putMapping(name string, m mappings) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	idx, ok := s.indices[name]
-	if !ok {
-		return errNoIndex
-	}
-	if idx.ReadOnlyAllowDelete {
-		return floodStage(name)
-	}
-	next := idx.Mappings.clone()
-	if err := next.merge(m); err != nil {
-		return err
-	}
-	idx.Mappings = next
-	return s.saveMeta(idx)
-}
-
 // created is what writeDoc tells about a stored document.
 type created struct {
 	index   *index
@@ -746,25 +725,6 @@ func (s *store) refreshDue(now time.Time) {
 	}
 }
 
-// getDoc reads a document by id in real time: unlike search, it sees
-// documents that no refresh has made visible yet.
-func (s *store) getDoc(name, id string) (doc, docVersion, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	idx, ok := s.indices[name]
-	if !ok {
-		return doc{}, docVersion{}, false, errNoIndex
-	}
-	if idx.Unassigned {
-		return doc{}, docVersion{}, false, noShard(false, name)
-	}
-	i, ok := idx.ids[id]
-	if !ok {
-		return doc{}, docVersion{}, false, nil
-	}
-	return idx.docs[i], idx.versions[id], true, nil
-}
-
 // searchable returns what search sees of the indices an expression names
 // ("a", "a,b", "a*", "*", "_all") at now: the documents of their last
 // refresh, and their mapping. As Elasticsearch's defaults have it, a
@@ -817,16 +777,6 @@ func (s *store) searchable(expr string, now time.Time, f func([]doc, mappings) e
 		docs = append(docs, idx.visible...)
 	}
 	return f(docs, m)
-}
-
-func (s *store) mapping(name string) (mappings, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	idx, ok := s.indices[name]
-	if !ok {
-		return mappings{}, false
-	}
-	return idx.Mappings.clone(), true
 }
 
 func (s *store) close() {
