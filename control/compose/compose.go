@@ -122,7 +122,7 @@ func (s *Solution) Status(ctx context.Context, out func(string)) error {
 	port := EntryPort(cs)
 	for _, n := range names {
 		sm := by[n]
-		line := fmt.Sprintf("%-8s desired %d, running %d, healthy %d", n, sm.total, sm.running, sm.healthy)
+		line := fmt.Sprintf("%-8s containers %d, running %d, healthy %d", n, sm.total, sm.running, sm.healthy)
 		if n == "entry" {
 			if port != 0 {
 				line += fmt.Sprintf(", port %d", port)

@@ -114,9 +114,9 @@ func TestStatus(t *testing.T) {
 	}
 	text := strings.Join(out, "\n")
 	for _, want := range []string{
-		"entry    desired 1, running 1, healthy 1, port 8123",
-		"storage  desired 1, running 1, healthy 1",
-		"webapp   desired 3, running 3, healthy 2",
+		"entry    containers 1, running 1, healthy 1, port 8123",
+		"storage  containers 1, running 1, healthy 1",
+		"webapp   containers 3, running 3, healthy 2",
 		"visits   unknown",
 	} {
 		if !strings.Contains(text, want) {

@@ -65,7 +65,9 @@ func New(cfg Config) *Server {
 // idle for cfg.Idle. It waits for requests in progress before it returns.
 func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
 	defer s.wg.Wait()
-	go func() { <-ctx.Done(); ln.Close() }()
+	// Closing the listener ends Accept when ctx is done; stopped when Serve
+	// returns, so nothing of it outlives Serve.
+	defer context.AfterFunc(ctx, func() { ln.Close() })()
 	for {
 		if s.cfg.Idle > 0 {
 			ln.SetDeadline(time.Now().Add(s.cfg.Idle))

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -298,4 +299,28 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// A server that exits when idle leaves nothing running behind it, though
+// its context lives on (socket activation: systemd starts it again).
+func TestIdleExitLeavesNoGoroutine(t *testing.T) {
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), "request"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // only after the check
+	cfg := Config{Handler: &fakeOp{}, Log: slog.New(slog.DiscardHandler), Idle: 50 * time.Millisecond,
+		Authorize: func(uint32, uint32) error { return nil }}
+	if err := New(cfg).Serve(ctx, ln); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Serve returned, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -92,6 +93,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return daemon.New(dcfg).Serve(ctx, ln)
 }
 
+// chown is os.Chown; a test makes it fail.
+var chown = os.Chown
+
 // listen takes the socket systemd passed (LISTEN_FDS), or makes one.
 func listen(path, mode, group string) (*net.UnixListener, bool, error) {
 	lns, err := activation.Listeners()
@@ -115,19 +119,32 @@ func listen(path, mode, group string) (*net.UnixListener, bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, false, err
 	}
-	os.Remove(path) // a socket left by an earlier run
+	// A socket an earlier run left is replaced; any other file is not ours.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, false, fmt.Errorf("-socket %s exists and is not a socket: not removing it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, false, fmt.Errorf("remove the old socket %s: %w", path, err)
+		}
+	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, false, err
 	}
 	ln.SetUnlinkOnClose(true)
 	if err := os.Chmod(path, os.FileMode(perm)); err != nil {
-		return nil, false, err
+		ln.Close()
+		return nil, false, fmt.Errorf("socket %s: %w", path, err)
 	}
-	// The same owner as tvsctld.socket gives it: root, group tvsgrp.
+	// The same owner as tvsctld.socket gives it: root, group tvsgrp. A
+	// socket its group cannot use would refuse every member: an error.
 	if g, err := user.LookupGroup(group); err == nil && os.Geteuid() == 0 {
 		gid, _ := strconv.Atoi(g.Gid)
-		os.Chown(path, 0, gid)
+		if err := chown(path, 0, gid); err != nil {
+			ln.Close()
+			return nil, false, fmt.Errorf("socket %s: give it to group %s: %w", path, group, err)
+		}
 	}
 	return ln, false, nil
 }

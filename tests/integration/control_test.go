@@ -177,7 +177,7 @@ func TestControlEndToEnd(t *testing.T) {
 		t.Errorf("entry still answers after stop")
 	}
 	out, code := tvsctl(t, client, socket, "status")
-	if code != 0 || !strings.Contains(out, "entry    desired 1, running 0") || !strings.Contains(out, "storage  desired 1, running 1") {
+	if code != 0 || !strings.Contains(out, "entry    containers 1, running 0") || !strings.Contains(out, "storage  containers 1, running 1") {
 		t.Errorf("status after stop: exit %d\n%s", code, out)
 	}
 	if _, code := tvsctl(t, client, socket, "start"); code != 0 {
@@ -185,7 +185,7 @@ func TestControlEndToEnd(t *testing.T) {
 	}
 	expectHosts(t, base, 1)
 	out, code = tvsctl(t, client, socket, "status")
-	if code != 0 || !strings.Contains(out, "webapp   desired 1, running 1, healthy 1") || !strings.Contains(out, " stored") {
+	if code != 0 || !strings.Contains(out, "webapp   containers 1, running 1, healthy 1") || !strings.Contains(out, " stored") {
 		t.Errorf("status after start: exit %d\n%s", code, out)
 	}
 }
