@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,6 +53,7 @@ type Stack struct {
 	env      *Env
 	dir      string   // the stack's own folder: its override files
 	files    []string // compose.yaml, then the options' files and overrides
+	root     string   // UpCLI's checkout, where not the repository
 	vars     map[string]string
 	profiles []string
 
@@ -218,6 +220,11 @@ func (s *Stack) Down(ctx context.Context) error {
 	if _, err := removeProject(ctx, s.env.docker, s.Project); err != nil {
 		errs = append(errs, err)
 	}
+	if s.vars["TVS_TAG"] == s.Project { // UpCLI's images
+		if _, err := removeImages(ctx, s.env.docker, func(tag string) bool { return tag == s.Project }); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := os.RemoveAll(s.dir); err != nil {
 		errs = append(errs, err)
 	}
@@ -228,6 +235,49 @@ func (s *Stack) Down(ctx context.Context) error {
 		return fmt.Errorf("stack %s: down: %w", s.Project, err)
 	}
 	return nil
+}
+
+// UpCLI starts the stack as a user does, with the docker compose CLI
+// (`up -d --wait --build --scale webapp=N`), from the compose files of root
+// (a changed copy of the repository; the repository when ""), its images
+// built under the stack's own tag (TVS_TAG is the project name; Down
+// removes them). It is for tests of what acts on a stack with the CLI
+// (scripts/redeploy, `docker compose watch`): compose recreates a network
+// whose labels are not its own, and testcontainers' compose module labels
+// the networks it makes, so the CLI cannot scale a stack Up made.
+func (s *Stack) UpCLI(ctx context.Context, root string, replicas int) error {
+	s.root = root
+	s.vars["TVS_TAG"] = s.Project
+	cmd := exec.CommandContext(ctx, "docker", "compose", "up", "-d", "--wait", "--build", "--scale", "webapp="+strconv.Itoa(replicas))
+	cmd.Env = s.CLIEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("stack %s: docker compose up: %w\n%s", s.Project, err, lastLines(string(out), 20))
+	}
+	return nil
+}
+
+// Root is the checkout the stack's compose files come from: UpCLI's root,
+// or the repository.
+func (s *Stack) Root() string {
+	if s.root != "" {
+		return s.root
+	}
+	return s.env.Root
+}
+
+// CLIEnv is the environment under which `docker compose`, and the scripts
+// that call it, act on this stack: its project name, its compose files
+// (those of UpCLI's root) and its variables, over this process's
+// environment.
+func (s *Stack) CLIEnv() []string {
+	files := slices.Clone(s.files)
+	files[0] = filepath.Join(s.Root(), "compose.yaml")
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+s.Project,
+		"COMPOSE_FILE="+strings.Join(files, string(os.PathListSeparator)))
+	for k, v := range s.vars {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // Network is the full name of one of the stack's networks (frontnet).

@@ -107,7 +107,7 @@ func sweep(ctx context.Context, docker *client.Client) (string, error) {
 		}
 		done = append(done, fmt.Sprintf("%s (%s)", p, n))
 	}
-	if n, err := removeImages(ctx, docker); err != nil {
+	if n, err := removeImages(ctx, docker, leftover); err != nil {
 		return strings.Join(done, ", "), err
 	} else if n > 0 {
 		done = append(done, fmt.Sprintf("%d image tags", n))
@@ -205,9 +205,10 @@ func removeContainers(ctx context.Context, docker *client.Client, project string
 	return n, nil
 }
 
-// removeImages untags the images a killed run tagged for itself
-// (tvs-webapp:tvs-test-PID-..., as the Swarm test does).
-func removeImages(ctx context.Context, docker *client.Client) (int, error) {
+// removeImages untags the tvs images whose tag match says: those a killed
+// run tagged for itself (tvs-webapp:tvs-test-PID-..., as the Swarm test and
+// UpCLI do), or one stack's.
+func removeImages(ctx context.Context, docker *client.Client, match func(tag string) bool) (int, error) {
 	res, err := docker.ImageList(ctx, client.ImageListOptions{})
 	if err != nil {
 		return 0, err
@@ -216,7 +217,7 @@ func removeImages(ctx context.Context, docker *client.Client) (int, error) {
 	for _, img := range res.Items {
 		for _, ref := range img.RepoTags {
 			_, tag, ok := strings.Cut(ref, ":")
-			if ok && strings.HasPrefix(ref, "tvs-") && leftover(tag) {
+			if ok && strings.HasPrefix(ref, "tvs-") && match(tag) {
 				if _, err := docker.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil {
 					return n, fmt.Errorf("remove image %s: %w", ref, err)
 				}
