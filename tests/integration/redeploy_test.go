@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -70,24 +68,26 @@ func TestRedeployReplacesEveryReplicaWithoutAFailedRequest(t *testing.T) {
 // A new build whose replicas never become healthy changes nothing a user
 // sees: the redeploy removes them, the old replicas answer every request
 // with the old version, and the command exits 1 with one line saying why.
+// The build's webapp exits at start, refusing its configuration.
 func TestRedeployOfABrokenBuildRollsBack(t *testing.T) {
 	root := checkoutCopy(t)
 	s := startCLIStack(t, root, 2)
 	oldIDs := ids(s.containers("webapp"))
 	before := versionsWithin(t, s.entry, 2, 10*time.Second)
 
-	// A developer's broken edit: the new webapp exits as it starts.
-	main := filepath.Join(root, "webapp", "main.go")
-	src, err := os.ReadFile(main)
+	// A broken build: an image whose configuration the webapp refuses, so
+	// it exits as it starts (a Dockerfile edit, so no Go code to compile).
+	dockerfile := filepath.Join(root, "Dockerfile")
+	src, err := os.ReadFile(dockerfile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const runLine = "func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {\n"
-	if !strings.Contains(string(src), runLine) {
-		t.Fatalf("webapp/main.go has no %q to break", runLine)
+	const versionLine = "ENV TVS_VERSION=${TVS_VERSION}\n"
+	if !strings.Contains(string(src), versionLine) {
+		t.Fatalf("the Dockerfile has no %q to add a line after", versionLine)
 	}
-	broken := strings.Replace(string(src), runLine, runLine+"\tif len(args) == 1 {\n\t\treturn errors.New(\"broken on purpose by the rollback test\")\n\t}\n", 1)
-	if err := os.WriteFile(main, []byte(broken), 0o644); err != nil {
+	broken := strings.Replace(string(src), versionLine, versionLine+"ENV TVS_LOG_REQUESTS=everything\n", 1)
+	if err := os.WriteFile(dockerfile, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -220,7 +220,9 @@ func lastLine(s string) string {
 // replaces them all at once, so requests fail while none runs: the test
 // counts them, and docs/demos.md says so.
 func TestWatchServesAnEditWithTheStackRunning(t *testing.T) {
-	const bound = 6 * time.Minute
+	// Not a speed: a bound on "never" (a full Go build here takes 3 to 5
+	// minutes, and these machines vary 4x from day to day).
+	const bound = 15 * time.Minute
 	root := checkoutCopy(t)
 	s := startCLIStack(t, root, 2)
 	entry, storage := s.one("entry").ID, s.one("storage").ID
@@ -285,32 +287,6 @@ func TestWatchServesAnEditWithTheStackRunning(t *testing.T) {
 	if r.OK() == 0 {
 		t.Errorf("no request succeeded while the edit was rebuilt: the load did not run")
 	}
-}
-
-// waitFor polls cond every 250 ms until it holds, failing the test after
-// within.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", within, what)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func getBody(c *http.Client, url string) (string, error) {
-	res, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err == nil && res.StatusCode != http.StatusOK {
-		err = fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	return string(body), err
 }
 
 func first(s []string) string {
