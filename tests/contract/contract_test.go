@@ -122,9 +122,19 @@ func call(t *testing.T, method, url, body string) response {
 // callWith sends a request with the given headers (an empty value: none).
 func callWith(t *testing.T, method, url, body string, headers map[string]string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	r, err := send(method, url, body, headers)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// send is callWith for a goroutine other than the test's, where t.Fatal
+// would end only that goroutine: it returns the error.
+func send(method, url, body string, headers map[string]string) (response, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return response{}, err
 	}
 	for k, v := range headers {
 		if v != "" {
@@ -134,15 +144,15 @@ func callWith(t *testing.T, method, url, body string, headers map[string]string)
 	client := &http.Client{Timeout: 30 * time.Second}
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	r := response{status: res.StatusCode, header: res.Header}
 	if len(bytes.TrimSpace(data)) > 0 && json.Unmarshal(data, &r.body) != nil {
-		t.Fatalf("%s %s: body is not a JSON object: %s", method, url, data)
+		return r, fmt.Errorf("%s %s: body is not a JSON object: %s", method, url, data)
 	}
-	return r
+	return r, nil
 }
 
 // path digs into a decoded JSON body: path(b, "error", "type").
@@ -657,9 +667,11 @@ func TestConcurrentScriptedUpdatesLoseNoAcknowledgedIncrement(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range each {
-					r := call(t, http.MethodPost, url, body)
+					r, err := send(http.MethodPost, url, body, map[string]string{"Content-Type": "application/json"})
 					mu.Lock()
 					switch {
+					case err != nil:
+						other = append(other, err.Error())
 					case r.status == 200 || r.status == 201:
 						acked++
 					case r.status == 409 && path(r.body, "error", "type") == "version_conflict_engine_exception":

@@ -35,13 +35,17 @@ func TestEntryAndTheHostCannotReachStorage(t *testing.T) {
 	if code == 0 {
 		t.Errorf("entry reached storage at %s:9200", ip)
 	}
-	// webapp does reach it: the same request from a replica's point of
-	// view is its readiness, which needs storage.
-	res, err := harness.FreshClient().Get(s.entry + "/readyz")
-	if err != nil || res.StatusCode != 200 {
-		t.Errorf("readyz through entry: %v %v", err, res)
-	} else {
-		res.Body.Close()
+	// Every replica does reach it: each, asked directly on frontnet, says
+	// its storage is Elasticsearch (not the memory store, which is always
+	// ready) and is ready, which needs storage to answer.
+	for _, base := range s.replicaURLs() {
+		who, err := getBody(harness.FreshClient(), base+"/api/whoami")
+		if err != nil || !strings.Contains(who, `"storage":"elasticsearch http://storage:9200"`) {
+			t.Errorf("the replica at %s: storage %v %s", base, err, who)
+		}
+		if _, err := getBody(harness.FreshClient(), base+"/readyz"); err != nil {
+			t.Errorf("the replica at %s is not ready, so does not reach storage: %v", base, err)
+		}
 	}
 	// The host: storage publishes no port (checked above), and backnet
 	// is internal, so nothing outside this machine has a route to it.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -309,4 +310,30 @@ func hostsWithin(t *testing.T, base string, n int, within time.Duration) map[str
 	}
 	t.Fatalf("%d replicas answered within %s, want %d: %v (last error: %v)", len(seen), within, n, seen, lastErr)
 	return nil
+}
+
+// waitFor polls cond every 250 ms until it holds, failing the test after
+// within.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", within, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func getBody(c *http.Client, url string) (string, error) {
+	res, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return string(body), err
 }

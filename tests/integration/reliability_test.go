@@ -121,21 +121,17 @@ func TestStorageOutage(t *testing.T) {
 	}
 	waitHealthy(t, storage, env.StorageStart())
 	healthy := time.Now()
-	ready := 0
-	for ready < 10 { // ten answers in a row: every replica sees storage again
-		if time.Since(healthy) > 5*time.Second {
-			t.Fatalf("/readyz not 200 within 5 s of storage being healthy")
+	// Each replica, asked directly (through entry, one ready replica
+	// would answer for all), sees storage again.
+	replicas := s.replicaURLs()
+	waitFor(t, "every replica's /readyz to answer 200 within 5 s of storage being healthy", 5*time.Second, func() bool {
+		for _, base := range replicas {
+			if _, err := getBody(c, base+"/readyz"); err != nil {
+				return false
+			}
 		}
-		res, err := c.Get(s.entry + "/readyz")
-		if err == nil {
-			res.Body.Close()
-		}
-		if err == nil && res.StatusCode == 200 {
-			ready++
-		} else {
-			ready = 0
-		}
-	}
+		return true
+	})
 	readyAfter := time.Since(healthy)
 	r := stop()
 	// Every page answered during the outage counts, once storage is back.
@@ -280,6 +276,22 @@ func checkNoAnsweredVisitLost(t *testing.T, base string, before int64, v visitTa
 	}
 }
 
+// replicaURLs are the webapp replicas' own addresses on frontnet
+// (http://IP:8000), which this host reaches: to ask each one, where entry
+// would answer from any.
+func (s *testStack) replicaURLs() []string {
+	s.t.Helper()
+	var urls []string
+	for _, c := range s.containers("webapp") {
+		ip, err := c.IP(context.Background(), "frontnet")
+		if err != nil || ip == "" {
+			s.t.Fatalf("replica %d's frontnet address: %q %v", c.Number, ip, err)
+		}
+		urls = append(urls, "http://"+ip+":8000")
+	}
+	return urls
+}
+
 // A host port already in use makes `up` fail with Docker's own message,
 // which docs/troubleshooting.md explains.
 func TestUpFailsWhenThePortIsTaken(t *testing.T) {
@@ -295,7 +307,10 @@ func TestUpFailsWhenThePortIsTaken(t *testing.T) {
 	defer cancel()
 	err = s.Up(ctx, 1)
 	t.Logf("up with 127.0.0.1:%d taken: %v", port, err)
-	if err == nil || !strings.Contains(err.Error(), "already") {
+	// Docker says "address already in use" (its userland proxy) or "port
+	// is already allocated"; either names the port.
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(port)) ||
+		!(strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "port is already allocated")) {
 		t.Fatalf("up succeeded or failed for another reason: %v", err)
 	}
 }

@@ -7,13 +7,23 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tvs/tests/harness"
 )
+
+// isRoot says whether a container's configured user is root (none is).
+func isRoot(user string) bool {
+	name, _, _ := strings.Cut(user, ":")
+	return name == "" || name == "0" || name == "root"
+}
 
 // One stack for the checks of who gets in: the containers' configuration,
 // and bad requests sent to entry.
@@ -31,7 +41,7 @@ func TestWhoGetsIn(t *testing.T) {
 				user := c.Config.User
 				t.Logf("%s %.12s: user %q, read-only root %v, cap_drop %v, cap_add %v, security_opt %v",
 					service, c.ID, user, c.HostConfig.ReadonlyRootfs, c.HostConfig.CapDrop, c.HostConfig.CapAdd, c.HostConfig.SecurityOpt)
-				if user == "" || user == "0" || user == "root" || strings.HasPrefix(user, "0:") || strings.HasPrefix(user, "root:") {
+				if isRoot(user) {
 					t.Errorf("%s runs as root (user %q)", service, user)
 				}
 				if !c.HostConfig.ReadonlyRootfs {
@@ -70,14 +80,24 @@ func TestWhoGetsIn(t *testing.T) {
 		}
 	})
 
-	t.Run("the webapp image is at most 10 MB", func(t *testing.T) {
+	t.Run("the webapp image is the size README.md says", func(t *testing.T) {
+		readme, err := os.ReadFile(filepath.Join(env.Root, "README.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`with a ([0-9]+\.[0-9]) MB image`).FindSubmatch(readme)
+		if m == nil {
+			t.Fatal(`README.md gives no "with a N.N MB image"`)
+		}
+		claim, _ := strconv.ParseFloat(string(m[1]), 64)
 		size, err := env.ImageSize(ctx, "tvs-webapp:latest")
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("tvs-webapp:latest is %d bytes", size)
-		if size > 10_000_000 {
-			t.Errorf("the webapp image is %d bytes, more than 10 MB", size)
+		mb := float64(size) / 1e6
+		t.Logf("tvs-webapp:latest is %d bytes (%.2f MB); README.md says %.1f MB", size, mb, claim)
+		if mb < claim || mb >= claim+0.1 {
+			t.Errorf("the webapp image is %.2f MB, README.md says %.1f MB: one of them is wrong", mb, claim)
 		}
 	})
 

@@ -114,6 +114,9 @@ func TestSwarm(t *testing.T) {
 				if want := "read-only true, cap_drop [ALL]"; got != want {
 					t.Errorf("%s %.12s: %s, want %s", service, c.ID, got, want)
 				}
+				if isRoot(info.Config.User) {
+					t.Errorf("%s %.12s runs as root under Swarm (user %q)", service, c.ID, info.Config.User)
+				}
 				logsBounded(t, c)
 			}
 		}

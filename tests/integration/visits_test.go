@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -32,14 +33,24 @@ func page(c *http.Client, base string) (pageResult, error) {
 	if res.StatusCode != http.StatusOK {
 		return pageResult{}, fmt.Errorf("GET /: %s", res.Status)
 	}
+	// A counted visit shows its count; a degraded page shows ----; any
+	// other page is not the page.
+	counted := countShown.Match(body)
+	if !counted && !strings.Contains(string(body), "COUNT: <b>----</b>") {
+		return pageResult{}, fmt.Errorf("GET /: a page with neither a count nor ----: %.200q", body)
+	}
 	// $upstream_addr lists every replica tried, separated by ", " (and
 	// " : " after the @fresh fallback).
 	up := res.Header.Get("X-Tvs-Upstream")
 	return pageResult{
-		counted: !strings.Contains(string(body), "COUNT: <b>----</b>"),
+		counted: counted,
 		retried: strings.Contains(up, ",") || strings.Contains(up, " : "),
 	}, nil
 }
+
+// countShown matches the page's count when it is a number (in its HTML, or
+// as a browser shows its text).
+var countShown = regexp.MustCompile(`COUNT: (<b>)?[0-9]+`)
 
 // visitTally is what a visit load saw: pages answered with a count
 // (promised: each a visit stored), in degraded form (each a visit stored

@@ -170,6 +170,9 @@ func TestReplicasCountExactlyUnderContention(t *testing.T) {
 	if n := d.Documents(elasticsearch.DefaultIndex); n != 3 {
 		t.Errorf("storage holds %d documents, want one per process (3)", n)
 	}
+	if len(tot.Hosts) != 3 {
+		t.Errorf("%d hosts in the totals, want the 3 replicas: %v", len(tot.Hosts), tot.Hosts)
+	}
 	for _, h := range tot.Hosts {
 		if h.Visits != goroutines*each/3 {
 			t.Errorf("%s: %d, want %d", h.Host, h.Visits, goroutines*each/3)
