@@ -218,3 +218,32 @@ func TestConfigurationPageNamesEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// Every row of docs/tests.md's claim table names a test that exists, in
+// the file it names.
+func TestClaimTableNamesTestsThatExist(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root(), "docs", "tests.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(data), "## The README's claims and their tests")
+	if !ok {
+		t.Fatal(`docs/tests.md has no "The README's claims and their tests"`)
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| (.+) \\| `(Test\\w+)` \\| `([^`]+)` \\|$")
+	rows := row.FindAllStringSubmatch(table, -1)
+	if len(rows) < 10 {
+		t.Fatalf("the claim table has %d rows", len(rows))
+	}
+	for _, r := range rows {
+		src, err := os.ReadFile(filepath.Join(root(), r[3]))
+		if err != nil {
+			t.Errorf("claim %q: %v", r[1], err)
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^func ` + r[2] + `\(`).Match(src) {
+			t.Errorf("claim %q names %s, which %s does not define", r[1], r[2], r[3])
+		}
+	}
+}

@@ -105,3 +105,38 @@ func TestTheCoursesCurlLoop(t *testing.T) {
 		t.Errorf("the loop counted %d requests over %d hosts, want 32 over 3", total, hosts)
 	}
 }
+
+// The README's first demo, as a newcomer types it against three replicas:
+// scripts/hosts prints one line per replica, as the README shows them, and
+// the README's total line word for word.
+func TestTheREADMEsHostsDemo(t *testing.T) {
+	s := sharedStack(t)
+	readme, err := os.ReadFile(filepath.Join(env.Root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = "total: 32 answered, 0 failed, 3 hosts"
+	if !strings.Contains(string(readme), "scripts/hosts") || !strings.Contains(string(readme), "\n"+total+"\n") {
+		t.Fatalf("README.md no longer shows scripts/hosts ending with %q", total)
+	}
+	out, err := exec.Command(filepath.Join(env.Root, "scripts", "hosts"), "32", s.entry+"/").CombinedOutput()
+	t.Logf("scripts/hosts 32 %s/\n%s", s.entry, out)
+	if err != nil {
+		t.Fatalf("scripts/hosts: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	host := regexp.MustCompile(`^\s+(\d+) HOST: [0-9a-f]{12}$`)
+	sum := 0
+	for _, l := range lines[:len(lines)-1] {
+		m := host.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("not a line as the README shows: %q", l)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		sum += n
+	}
+	if len(lines) != 4 || sum != 32 || lines[len(lines)-1] != total {
+		t.Errorf("scripts/hosts printed %d lines summing to %d, last %q; want 3 host lines and %q", len(lines), sum, lines[len(lines)-1], total)
+	}
+}
