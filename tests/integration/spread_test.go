@@ -90,17 +90,7 @@ func TestTheCoursesCurlLoop(t *testing.T) {
 		t.Fatalf("the curl loop: %v", err)
 	}
 	line := regexp.MustCompile(`^\s*(\d+) HOST: ([0-9a-f]{12}) PORT: 8000( ADDRESSES: [0-9. ]+)?$`)
-	total, hosts := 0, 0
-	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		m := line.FindStringSubmatch(l)
-		if m == nil {
-			t.Errorf("not a clean line: %q", l)
-			continue
-		}
-		n, _ := strconv.Atoi(m[1])
-		total += n
-		hosts++
-	}
+	total, hosts := tally(t, strings.Split(strings.TrimRight(string(out), "\n"), "\n"), line)
 	if total != 32 || hosts != 3 {
 		t.Errorf("the loop counted %d requests over %d hosts, want 32 over 3", total, hosts)
 	}
@@ -125,18 +115,26 @@ func TestTheREADMEsHostsDemo(t *testing.T) {
 		t.Fatalf("scripts/hosts: %v", err)
 	}
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	host := regexp.MustCompile(`^\s+(\d+) HOST: [0-9a-f]{12}$`)
-	sum := 0
-	for _, l := range lines[:len(lines)-1] {
-		m := host.FindStringSubmatch(l)
-		if m == nil {
-			t.Errorf("not a line as the README shows: %q", l)
-			continue
-		}
-		n, _ := strconv.Atoi(m[1])
-		sum += n
-	}
+	sum, _ := tally(t, lines[:len(lines)-1], regexp.MustCompile(`^\s+(\d+) HOST: [0-9a-f]{12}$`))
 	if len(lines) != 4 || sum != 32 || lines[len(lines)-1] != total {
 		t.Errorf("scripts/hosts printed %d lines summing to %d, last %q; want 3 host lines and %q", len(lines), sum, lines[len(lines)-1], total)
 	}
+}
+
+// tally sums the counts (line's first group) of lines that each match
+// line, and says how many there were; a line that does not match fails the
+// test.
+func tally(t *testing.T, lines []string, line *regexp.Regexp) (total, n int) {
+	t.Helper()
+	for _, l := range lines {
+		m := line.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("not a line as the docs show: %q", l)
+			continue
+		}
+		k, _ := strconv.Atoi(m[1])
+		total += k
+		n++
+	}
+	return total, n
 }
