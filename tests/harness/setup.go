@@ -20,9 +20,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
@@ -46,6 +48,11 @@ type Env struct {
 	Reaper bool
 
 	docker *client.Client
+	swarm  struct { // SwarmContainers' provider, made once
+		once     sync.Once
+		provider *testcontainers.DockerProvider
+		err      error
+	}
 }
 
 // ErrNoDocker is Setup's answer where no Docker engine answers.
@@ -222,4 +229,14 @@ func readEnvFile(path string) (map[string]string, error) {
 		}
 	}
 	return vars, sc.Err()
+}
+
+// sleep waits d, or less when ctx ends first, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -99,6 +99,12 @@ func (e *Env) NewStack(kind string, opts StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	s.dir = dir
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
 	s.files = append([]string{filepath.Join(e.Root, "compose.yaml")}, opts.Files...)
 	for i, text := range opts.Overrides {
 		f := filepath.Join(dir, fmt.Sprintf("override-%d.yaml", i))
@@ -110,6 +116,7 @@ func (e *Env) NewStack(kind string, opts StackOptions) (*Stack, error) {
 	if s.provider, err = testcontainers.NewDockerProvider(); err != nil {
 		return nil, fmt.Errorf("testcontainers: %w", err)
 	}
+	ok = true
 	return s, nil
 }
 
@@ -145,8 +152,9 @@ func (s *Stack) up(ctx context.Context, replicas int, wait bool) error {
 	if err != nil {
 		return err
 	}
+	// The first stack to need an image builds it; the lock is held
+	// through its Up only then, so that no other stack builds it too.
 	built.Lock()
-	defer built.Unlock()
 	if built.images == nil {
 		built.images = map[string]bool{}
 	}
@@ -156,6 +164,11 @@ func (s *Stack) up(ctx context.Context, replicas int, wait bool) error {
 			build = append(build, name)
 			images = append(images, svc.Image)
 		}
+	}
+	if len(build) == 0 {
+		built.Unlock()
+	} else {
+		defer built.Unlock()
 	}
 	if text := buildOverride(build); text != "" {
 		f := filepath.Join(s.dir, "build.yaml")
@@ -443,12 +456,13 @@ func (e *Env) containers(ctx context.Context, provider *testcontainers.DockerPro
 // SwarmContainers are the running containers of a Swarm stack's service,
 // by id.
 func (e *Env) SwarmContainers(ctx context.Context, stack, service string) ([]*Container, error) {
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return nil, err
+	// One provider for the process: the swarm test polls every 250 ms.
+	e.swarm.once.Do(func() { e.swarm.provider, e.swarm.err = testcontainers.NewDockerProvider() })
+	if e.swarm.err != nil {
+		return nil, e.swarm.err
 	}
 	f := make(client.Filters).Add("label", "com.docker.swarm.service.name="+stack+"_"+service)
-	cs, err := e.containers(ctx, provider, f, false)
+	cs, err := e.containers(ctx, e.swarm.provider, f, false)
 	slices.SortFunc(cs, func(a, b *Container) int { return strings.Compare(a.ID, b.ID) })
 	return cs, err
 }

@@ -53,7 +53,9 @@ func SettledCount(ctx context.Context, base string, min int64, within time.Durat
 		if last >= min && time.Since(since) >= 2*time.Second {
 			return last, nil
 		}
-		time.Sleep(200 * time.Millisecond)
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return last, err
+		}
 	}
 	if lastErr != nil {
 		return last, lastErr

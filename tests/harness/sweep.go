@@ -152,7 +152,9 @@ func removeProject(ctx context.Context, docker *client.Client, project string) (
 		if n == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(500 * time.Millisecond)
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return "", err
+		}
 	}
 	for _, label := range ownerLabels {
 		rs, err := labelled(ctx, docker, label+"="+project)
@@ -174,7 +176,7 @@ func removeProject(ctx context.Context, docker *client.Client, project string) (
 			default:
 				continue
 			}
-			if err := retry(deadline, remove); err != nil && !cerrdefs.IsNotFound(err) {
+			if err := retry(ctx, deadline, remove); err != nil && !cerrdefs.IsNotFound(err) {
 				return "", fmt.Errorf("remove %s %s: %w", r.kind, r.name, err)
 			}
 		}
@@ -255,13 +257,15 @@ func leaveSwarm(ctx context.Context, docker *client.Client) (bool, error) {
 
 // retry calls f until it succeeds, finds nothing to remove, or the
 // deadline passes.
-func retry(deadline time.Time, f func() error) error {
+func retry(ctx context.Context, deadline time.Time, f func() error) error {
 	for {
 		err := f()
 		if err == nil || cerrdefs.IsNotFound(err) || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(500 * time.Millisecond)
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
 	}
 }
 
