@@ -97,6 +97,10 @@ func Setup(ctx context.Context, out io.Writer) (*Env, error) {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 		say("the reaper's image %s is not on this machine and cannot be pulled: reaper off; what killed runs left is removed here at start", ReaperImage)
 	}
+	// This run's lock, which tells later runs that it lives (sweep.go).
+	if RunID(); run.err != nil {
+		return nil, fmt.Errorf("this run's lock in %s: %w", runsDir(), run.err)
+	}
 	// Even with the reaper, named volumes are not its to remove: the sweep
 	// always runs.
 	swept, err := sweep(ctx, docker)

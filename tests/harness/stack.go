@@ -71,12 +71,12 @@ var built struct {
 }
 
 // ProjectName is a new compose project name of the given kind ("test",
-// "bench"): tvs-KIND-PID-RANDOM. The process id lets a later run tell a
-// killed run's leftovers from a running one's.
+// "bench"): tvs-KIND-RUN-RANDOM. The run id (RunID) lets a later run tell
+// a killed run's leftovers from a running one's.
 func ProjectName(kind string) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	return fmt.Sprintf("tvs-%s-%d-%s", kind, os.Getpid(), hex.EncodeToString(b))
+	return fmt.Sprintf("tvs-%s-%s-%s", kind, RunID(), hex.EncodeToString(b))
 }
 
 // NewStack describes a stack that does not run yet.

@@ -2,13 +2,14 @@ package harness
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,30 +18,80 @@ import (
 )
 
 // ownName matches the project, stack and folder names the harness makes
-// (ProjectName): the process id in them tells whose they are.
-var ownName = regexp.MustCompile(`^tvs-(test|bench)-([0-9]+)-[0-9a-f]+`)
+// (ProjectName): the run id in them tells whose they are.
+var ownName = regexp.MustCompile(`^tvs-(test|bench)-([0-9a-f]{8})-[0-9a-f]+`)
 
 // labelStack is the label Swarm puts on a stack's services, networks and
 // volumes.
 const labelStack = "com.docker.stack.namespace"
 
 // SwarmLabel marks, on this node, a swarm a test made for itself (its
-// value the test's process id), so that a later run can leave it if that
-// process died before it could.
+// value the test's run id, RunID), so that a later run can leave it if that
+// run died before it could.
 const SwarmLabel = "tvs.harness.swarm"
 
-// leftover says whether name is the harness's and its process is gone.
+// A run is known by a random id (in every name it makes) and a lock file of
+// this checkout, runs/<id>.lock under .tvs-runs, which it holds (flock)
+// while it lives. A process id would not do: on an engine shared by two
+// containers, each sees its own process ids, and one run would sweep the
+// other's stacks. The kernel drops the lock of a run that dies, however it
+// dies; a name whose lock file is not in this checkout is another
+// checkout's, and is left alone.
+var run struct {
+	once sync.Once
+	id   string
+	lock *os.File
+	err  error
+}
+
+// runsDir is where this checkout's runs keep their lock files.
+func runsDir() string { return filepath.Join(Root(), ".tvs-runs") }
+
+// RunID is this process's run id, its lock taken on first use.
+func RunID() string {
+	run.once.Do(func() {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		run.id = hex.EncodeToString(b)
+		if run.err = os.MkdirAll(runsDir(), 0o755); run.err != nil {
+			return
+		}
+		run.lock, run.err = os.OpenFile(filepath.Join(runsDir(), run.id+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if run.err == nil {
+			run.err = syscall.Flock(int(run.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		}
+	})
+	return run.id
+}
+
+// leftover says whether name is a run's of this checkout that has ended:
+// its lock file is here and no process holds it.
 func leftover(name string) bool {
 	m := ownName.FindStringSubmatch(name)
-	if m == nil {
+	if m == nil || m[2] == RunID() {
 		return false
 	}
-	pid, err := strconv.Atoi(m[2])
-	if err != nil || pid == os.Getpid() {
-		return false
+	f, err := os.Open(filepath.Join(runsDir(), m[2]+".lock"))
+	if err != nil {
+		return false // not this checkout's run
 	}
-	err = syscall.Kill(pid, 0)
-	return err != nil && !errors.Is(err, syscall.EPERM)
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false // alive
+	}
+	return true
+}
+
+// forgetEndedRuns removes the lock files of ended runs, once the sweep has
+// removed what they left.
+func forgetEndedRuns() {
+	locks, _ := filepath.Glob(filepath.Join(runsDir(), "*.lock"))
+	for _, l := range locks {
+		id := strings.TrimSuffix(filepath.Base(l), ".lock")
+		if leftover("tvs-test-" + id + "-0") {
+			os.Remove(l)
+		}
+	}
 }
 
 // resource is a container, network or volume, with its labels.
@@ -123,6 +174,7 @@ func sweep(ctx context.Context, docker *client.Client) (string, error) {
 			_ = os.RemoveAll(d)
 		}
 	}
+	forgetEndedRuns()
 	return strings.Join(done, ", "), nil
 }
 

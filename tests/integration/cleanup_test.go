@@ -12,8 +12,9 @@ import (
 
 // A run killed with SIGKILL in the middle of a stack test runs no cleanup.
 // The next run removes what it left: here a child process (this test
-// binary, running TestHelperStackThenHang) starts a stack and is killed,
-// and the sweep every run does at start leaves nothing of it.
+// binary, running TestHelperStackThenHang) starts a stack, a sweep leaves
+// it alone while it runs, it is killed, and the sweep every run does at
+// start leaves nothing of it.
 func TestKilledRunLeavesNothingAfterTheNext(t *testing.T) {
 	needStacks(t)
 	child := exec.Command(os.Args[0], "-test.run=^TestHelperStackThenHang$", "-test.v")
@@ -41,12 +42,22 @@ func TestKilledRunLeavesNothingAfterTheNext(t *testing.T) {
 		_ = child.Wait()
 		t.Fatal("the child never said its stack was up")
 	}
+	ctx := context.Background()
+	// While the child runs, a sweep (another run starting) leaves its
+	// stack alone: the child holds its run's lock.
+	if _, err := env.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := env.Leftovers(ctx, project); err != nil || len(left) == 0 {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+		t.Fatalf("a sweep while the child runs removed its stack %s (%v)", project, err)
+	}
 	// SIGKILL: no cleanup, no reaper (offline, its image is not here).
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	ctx := context.Background()
 	left, err := env.Leftovers(ctx, project)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,7 +197,7 @@ func joinSwarm(t *testing.T) {
 		// Marked as this process's, so that a later run leaves it should
 		// this one be killed before its cleanup.
 		node := strings.TrimSpace(dockerCLI(t, "info", "-f", "{{.Swarm.NodeID}}"))
-		dockerCLI(t, "node", "update", "--label-add", harness.SwarmLabel+"="+strconv.Itoa(os.Getpid()), node)
+		dockerCLI(t, "node", "update", "--label-add", harness.SwarmLabel+"="+harness.RunID(), node)
 		t.Cleanup(func() {
 			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
 				t.Errorf("docker swarm leave --force: %v: %s", err, out)
