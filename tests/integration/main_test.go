@@ -252,14 +252,16 @@ func hit(c *http.Client, base, path string) (string, error) { return harness.Get
 func checkLoads(t *testing.T, elapsed time.Duration, minRate float64, loads map[string]*harness.Result) {
 	t.Helper()
 	for name, r := range loads {
-		rate := float64(r.Sent) / elapsed.Seconds()
-		t.Logf("%s: %d sent in %.0fs (%.0f/s), %d failed, %d hosts seen: %v",
-			name, r.Sent, elapsed.Seconds(), rate, len(r.Failed), len(r.Hosts), r.Hosts)
+		// Answers, not requests sent: what the stack served, not what the
+		// generator managed.
+		rate := float64(r.OK()) / elapsed.Seconds()
+		t.Logf("%s: %d sent in %.0fs, %d answered (%.0f/s), %d failed, %d hosts seen: %v",
+			name, r.Sent, elapsed.Seconds(), r.OK(), rate, len(r.Failed), len(r.Hosts), r.Hosts)
 		if len(r.Failed) > 0 {
 			t.Errorf("%s: %d of %d requests failed, first: %s", name, len(r.Failed), r.Sent, r.Failed[0])
 		}
 		if rate < minRate {
-			t.Errorf("%s: %.0f requests/s, want at least %.0f", name, rate, minRate)
+			t.Errorf("%s: %.0f answers/s, want at least %.0f", name, rate, minRate)
 		}
 	}
 }
