@@ -112,6 +112,7 @@ func TestRedeployOfABrokenBuildRollsBack(t *testing.T) {
 		t.Errorf("webapp containers after the rollback: %.12s, want the old ones %.12s", got, oldIDs)
 	}
 	after := versionsWithin(t, s.entry, 2, 10*time.Second)
+	t.Logf("versions before %v, after the rollback %v", before, after)
 	if !maps.Equal(before, after) {
 		t.Errorf("versions after the rollback %v, want those before %v", after, before)
 	}
