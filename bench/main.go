@@ -145,7 +145,7 @@ type results struct {
 	StorageStartMsHistory float64 `json:"storage_start_ms_history"`
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "shorter loads (under 3 minutes in all)")
 	out := fs.String("out", ".", "folder for results.json and chart.svg")
@@ -176,10 +176,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	r := results{Quick: *quick, StartedAt: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Storage: storage(env), ESWriteLatencyMs: ms(*writeLatency)}
-	defer func() {
-		progress("removing the stack")
-		st.Down(context.Background())
-	}()
+	defer down(st, &err)
 
 	p, err := harness.Project(ctx, []string{filepath.Join(env.Root, "compose.yaml")}, env.Vars)
 	if err != nil {
@@ -215,8 +212,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	r.ImageBytes, _ = env.ImageSize(ctx, "tvs-webapp:latest")
-	r.RSSIdleKB = maxRSS(ctx, st, "webapp")
+	if r.ImageBytes, err = env.ImageSize(ctx, "tvs-webapp:latest"); err != nil {
+		return err
+	}
+	if r.RSSIdleKB, err = maxRSS(ctx, st, "webapp"); err != nil {
+		return err
+	}
 	stats, err := harness.ReadStats(ctx, base)
 	if err != nil {
 		return err
@@ -254,7 +255,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.VisitsPerWrite, r.VisitsPerWriteC50 = during10.visitsPerWrite(), during50.visitsPerWrite()
 	r.RatioToProxyCeiling = r.EntryRPS / r.ProxyCeilingRPS
 	r.RatioToProxyCeilingC50 = r.EntryRPSc50 / r.ProxyCeilingRPSc50
-	r.RSSLoadKB = maxRSS(ctx, st, "webapp")
+	if r.RSSLoadKB, err = maxRSS(ctx, st, "webapp"); err != nil {
+		return err
+	}
 	r.RequestsPerReplica = map[string]int{}
 	for _, l := range []*harness.Result{c10, c50} {
 		for h, n := range l.Hosts {
@@ -266,7 +269,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.Sent = int64(c10.OK() + c50.OK())
 	counted, err := harness.SettledCount(ctx, base, before+r.Sent, 30*time.Second)
 	if err != nil {
-		progress("%v", err)
+		return fmt.Errorf("the stored count could not be read: %w", err)
 	}
 	r.Counted = counted - before
 	r.CountLost = r.Sent - r.Counted
@@ -331,12 +334,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(*out, "results.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
+	if err := appendRun(filepath.Join(*out, "runs.jsonl"), &r); err != nil {
+		return err
+	}
 	if err := writeChart(filepath.Join(*out, "chart.svg"), &r, map[string]*harness.Result{
 		"tvs (nginx entry)": c50, "tvs (HAProxy entry)": h50, "tvsapp": t50}); err != nil {
 		return err
 	}
-	progress("wrote bench/results.json and bench/chart.svg")
+	progress("wrote bench/results.json, bench/chart.svg and a line of bench/runs.jsonl")
 	return nil
+}
+
+// appendRun adds the run's figures as one line to path: every run kept,
+// so that a spread across runs (docs/performance.md) comes from a file.
+func appendRun(path string, r *results) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // variant brings up tvs with 3 replicas and override over the run's own
@@ -348,7 +372,7 @@ func variant(ctx context.Context, env *harness.Env, opts harness.StackOptions, o
 	if err != nil {
 		return nil, nil, err
 	}
-	defer st.Down(context.Background())
+	defer down(st, &err)
 	if err := st.Up(ctx, 3); err != nil {
 		return nil, nil, err
 	}
@@ -371,7 +395,7 @@ func benchTvsapp(ctx context.Context, env *harness.Env, d time.Duration, r *resu
 	if err != nil {
 		return nil, nil, err
 	}
-	defer st.Down(context.Background())
+	defer down(st, &err)
 	progress("tvsapp: building and starting 3 replicas (bench/tvsapp, the course's nginx configuration)")
 	if err := st.Up(ctx, 3); err != nil {
 		return nil, nil, err
@@ -380,13 +404,19 @@ func benchTvsapp(ctx context.Context, env *harness.Env, d time.Duration, r *resu
 	if err != nil {
 		return nil, nil, err
 	}
-	r.TvsappImageBytes, _ = env.ImageSize(ctx, "tvs-tvsapp:latest")
-	r.TvsappRSSIdleKB = maxRSS(ctx, st, "webapp")
+	if r.TvsappImageBytes, err = env.ImageSize(ctx, "tvs-tvsapp:latest"); err != nil {
+		return nil, nil, err
+	}
+	if r.TvsappRSSIdleKB, err = maxRSS(ctx, st, "webapp"); err != nil {
+		return nil, nil, err
+	}
 	progress("tvsapp: GET /, 10 connections, %s", d)
 	c10 = harness.Closed(base+"/", 10, d, maxRequests)
 	progress("tvsapp: GET /, 50 connections, %s", d)
 	c50 = harness.Closed(base+"/", 50, d, maxRequests)
-	r.TvsappRSSLoadKB = maxRSS(ctx, st, "webapp")
+	if r.TvsappRSSLoadKB, err = maxRSS(ctx, st, "webapp"); err != nil {
+		return nil, nil, err
+	}
 	r.TvsappRPS, r.TvsappP50ms, r.TvsappP99ms = c10.RPS(), c10.Percentile(50), c10.Percentile(99)
 	r.TvsappRPSc50, r.TvsappP50msc50, r.TvsappP99msc50 = c50.RPS(), c50.Percentile(50), c50.Percentile(99)
 	r.TvsappAnswered = int64(c10.OK() + c50.OK())
@@ -494,18 +524,22 @@ func storage(env *harness.Env) string {
 }
 
 // maxRSS is the largest resident set, in KB, of a service's main processes
-// (VmRSS of the container's PID 1, read from the host's /proc).
-func maxRSS(ctx context.Context, st *harness.Stack, service string) int64 {
+// (VmRSS of the container's PID 1, read from the host's /proc); an error
+// when none could be read: a figure not measured is not a zero.
+func maxRSS(ctx context.Context, st *harness.Stack, service string) (int64, error) {
 	var max int64
-	cs, _ := st.Containers(ctx, service)
+	cs, err := st.Containers(ctx, service)
+	if err != nil {
+		return 0, err
+	}
 	for _, cont := range cs {
 		c, err := cont.Inspect(ctx)
 		if err != nil {
-			continue
+			return 0, err
 		}
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.State.Pid))
 		if err != nil {
-			continue
+			return 0, fmt.Errorf("%s's memory: %w", service, err)
 		}
 		for _, line := range strings.Split(string(data), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
@@ -515,12 +549,23 @@ func maxRSS(ctx context.Context, st *harness.Stack, service string) int64 {
 			}
 		}
 	}
-	return max
+	if max == 0 {
+		return 0, fmt.Errorf("%s's memory: no VmRSS read from %d containers", service, len(cs))
+	}
+	return max, nil
 }
 
-// pickup scales to 4 replicas and returns the time from the new replica
-// being healthy to its first answer through entry (0 when it already
-// answered by then: nginx may find it before its healthcheck passes).
+// down removes a stack when a phase ends, adding its failure to *err: a
+// run that leaves a stack behind has failed.
+func down(st *harness.Stack, err *error) {
+	if e := st.Down(context.Background()); e != nil {
+		*err = errors.Join(*err, e)
+	}
+}
+
+// pickup scales to 4 replicas and returns the time from the new replica's
+// start (its State.StartedAt, as compose started it) to its first answer
+// through entry: what nginx's re-resolution every second costs.
 func pickup(ctx context.Context, st *harness.Stack, base string) (time.Duration, error) {
 	old := map[string]bool{}
 	cs, err := st.Containers(ctx, "webapp")
@@ -533,10 +578,10 @@ func pickup(ctx context.Context, st *harness.Stack, base string) (time.Duration,
 	done := make(chan error, 1)
 	go func() { done <- st.Up(ctx, 4) }()
 	var fresh *harness.Container
-	var healthy, answered time.Time
+	var answered time.Time
 	client := harness.FreshClient()
 	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) && (healthy.IsZero() || answered.IsZero()) {
+	for time.Now().Before(deadline) && answered.IsZero() {
 		if fresh == nil {
 			cs, _ := st.Containers(ctx, "webapp")
 			for _, c := range cs {
@@ -545,15 +590,10 @@ func pickup(ctx context.Context, st *harness.Stack, base string) (time.Duration,
 				}
 			}
 		}
-		if fresh != nil && healthy.IsZero() {
-			if c, err := fresh.Inspect(ctx); err == nil && c.State.Health != nil && c.State.Health.Status == "healthy" {
-				healthy = time.Now()
-			}
-		}
-		if fresh != nil && answered.IsZero() {
+		if fresh != nil {
 			if res, err := client.Get(base + "/healthz"); err == nil {
 				res.Body.Close()
-				if strings.HasPrefix(fresh.ID, res.Header.Get("X-Tvs-Host")) && res.Header.Get("X-Tvs-Host") != "" {
+				if host := res.Header.Get("X-Tvs-Host"); host != "" && strings.HasPrefix(fresh.ID, host) {
 					answered = time.Now()
 				}
 			}
@@ -563,11 +603,16 @@ func pickup(ctx context.Context, st *harness.Stack, base string) (time.Duration,
 	if err := <-done; err != nil {
 		return 0, err
 	}
-	if healthy.IsZero() || answered.IsZero() {
-		return 0, errors.New("the new replica did not become healthy and answer within 2 minutes")
+	if answered.IsZero() {
+		return 0, errors.New("the new replica did not answer through entry within 2 minutes")
 	}
-	if answered.Before(healthy) {
-		return 0, nil
+	info, err := fresh.Inspect(ctx)
+	if err != nil {
+		return 0, err
 	}
-	return answered.Sub(healthy), nil
+	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	if err != nil {
+		return 0, fmt.Errorf("the new replica's start time: %w", err)
+	}
+	return answered.Sub(started), nil
 }
