@@ -63,7 +63,9 @@ func TestKilledRunLeavesNothingAfterTheNext(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the killed run left %d things of %s: %v", len(left), project, left)
-	if len(left) == 0 && !env.Reaper {
+	// With testcontainers' reaper too: it removes a dead session's
+	// containers some seconds later, and never compose's named volumes.
+	if len(left) == 0 {
 		t.Fatalf("the killed run left nothing to sweep: the test proves nothing")
 	}
 	swept, err := env.Sweep(ctx)
