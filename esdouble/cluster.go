@@ -275,13 +275,9 @@ func (s *store) health() (map[string]any, string) {
 // for at most the request's timeout (def when it gives none); past it the
 // write fails as Elasticsearch's does, 503 unavailable_shards_exception.
 func waitPrimary(r *http.Request, idx *index, def time.Duration) error {
-	timeout := def
-	if v := r.URL.Query().Get("timeout"); v != "" {
-		d, err := parseTimeValue(v)
-		if err != nil {
-			return badRequest("illegal_argument_exception", "failed to parse setting [timeout] with value [%s] as a time value: unit is missing or unrecognized", v)
-		}
-		timeout = d
+	timeout, err := timeoutParam(r, def)
+	if err != nil {
+		return err
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -296,13 +292,23 @@ func waitPrimary(r *http.Request, idx *index, def time.Duration) error {
 	}
 }
 
-// noShard is what a read of an index whose primary is not allocated gets.
-func noShard(search bool, name string) *esError {
-	if search {
-		return &esError{status: http.StatusServiceUnavailable, typ: "search_phase_execution_exception", reason: "all shards failed",
-			extra: map[string]any{"phase": "query", "grouped": true, "failed_shards": []any{}}}
+// timeoutParam reads a request's ?timeout, def when it gives none.
+func timeoutParam(r *http.Request, def time.Duration) (time.Duration, error) {
+	v := r.URL.Query().Get("timeout")
+	if v == "" {
+		return def, nil
 	}
-	return &esError{status: http.StatusServiceUnavailable, typ: "no_shard_available_action_exception", reason: "No shard available for [" + name + "][0]"}
+	d, err := parseTimeValue(v)
+	if err != nil {
+		return 0, badRequest("illegal_argument_exception", "failed to parse setting [timeout] with value [%s] as a time value: unit is missing or unrecognized", v)
+	}
+	return d, nil
+}
+
+// noShard is what a search of an index whose primary is not allocated gets.
+func noShard() *esError {
+	return &esError{status: http.StatusServiceUnavailable, typ: "search_phase_execution_exception", reason: "all shards failed",
+		extra: map[string]any{"phase": "query", "grouped": true, "failed_shards": []any{}}}
 }
 
 var statusRank = map[string]int{"red": 0, "yellow": 1, "green": 2}
@@ -317,14 +323,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, badRequest("illegal_argument_exception", "unknown cluster health status [%s]", want))
 		return
 	}
-	timeout := 30 * time.Second
-	if v := q.Get("timeout"); v != "" {
-		d, err := parseTimeValue(v)
-		if err != nil {
-			writeErr(w, badRequest("illegal_argument_exception", "failed to parse setting [timeout] with value [%s] as a time value: unit is missing or unrecognized", v))
-			return
-		}
-		timeout = d
+	timeout, err := timeoutParam(r, 30*time.Second)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	deadline := time.Now().Add(timeout)
 	for {

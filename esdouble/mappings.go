@@ -30,14 +30,6 @@ type strictError struct{ field string }
 
 func (e *strictError) Error() string { return "strict mapping rejects field " + e.field }
 
-func (m mappings) clone() mappings {
-	out := mappings{Dynamic: m.Dynamic, Properties: map[string]field{}}
-	for k, v := range m.Properties {
-		out.Properties[k] = v
-	}
-	return out
-}
-
 func (m mappings) dynamic() string { return fmt.Sprint(m.Dynamic) }
 
 // merge adds other's fields; a field that exists may not change its type.

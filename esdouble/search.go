@@ -43,7 +43,7 @@ type orderBy struct{ key, dir string }
 
 func parseSearch(raw json.RawMessage) (*searchRequest, error) {
 	req := &searchRequest{trackTotal: true}
-	top := fields{where: "search", known: []string{"size", "query", "aggs", "aggregations", "track_total_hits"}}
+	top := fields{where: "search", known: []string{"size", "query", "aggs", "track_total_hits"}}
 	m, err := top.read(raw)
 	if len(raw) == 0 {
 		m, err = nil, nil
@@ -52,13 +52,11 @@ func parseSearch(raw json.RawMessage) (*searchRequest, error) {
 		return nil, err
 	}
 	if v, ok := m["track_total_hits"]; ok {
+		// A number (count up to N) is not implemented: tvs gives false.
 		if token(v) == "VALUE_NUMBER" {
-			n, err := integer("search", "track_total_hits", v)
-			if err != nil {
-				return nil, err
-			}
-			req.trackTotal = n != 0
-		} else if req.trackTotal, err = boolean("search", "track_total_hits", v); err != nil {
+			return nil, unsupported("track_total_hits as a number")
+		}
+		if req.trackTotal, err = boolean("search", "track_total_hits", v); err != nil {
 			return nil, err
 		}
 	}
@@ -67,16 +65,9 @@ func parseSearch(raw json.RawMessage) (*searchRequest, error) {
 			return nil, err
 		}
 	}
-	_, hasAggs := m["aggs"]
-	_, hasAggregations := m["aggregations"]
-	if hasAggs && hasAggregations {
-		return nil, badRequest("parsing_exception", "Found two aggregation definitions: [aggs] and [aggregations]")
-	}
-	for _, k := range []string{"aggs", "aggregations"} {
-		if v, ok := m[k]; ok {
-			if req.aggs, err = parseAggs(v); err != nil {
-				return nil, err
-			}
+	if v, ok := m["aggs"]; ok {
+		if req.aggs, err = parseAggs(v); err != nil {
+			return nil, err
 		}
 	}
 	// tvs reads totals, never documents: hits (Elasticsearch's default
@@ -177,11 +168,12 @@ func parseAgg(name string, raw json.RawMessage) (aggDef, error) {
 	var body json.RawMessage
 	for _, kv := range ms {
 		switch kv.key {
-		case "aggs", "aggregations":
+		case "aggs":
 			if a.subs, err = parseAggs(kv.value); err != nil {
 				return a, err
 			}
-		case "meta":
+		case "aggregations", "meta":
+			return a, unsupported("[" + kv.key + "] in aggregation [" + name + "]")
 		default:
 			if a.kind != "" {
 				return a, badRequest("parsing_exception", "Found two aggregation type definitions in [%s]: [%s] and [%s]", name, a.kind, kv.key)

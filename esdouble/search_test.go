@@ -110,6 +110,8 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodGet, "/_cluster/health?level=indices", ""},
 		{http.MethodPost, "/v/_search", `{"query":{"bool":{}}}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"aggs":{"a":{"avg":{"field":"n"}}}}`},
+		{http.MethodPost, "/v/_search", `{"size":0,"aggregations":{"a":{"sum":{"field":"n"}}}}`},
+		{http.MethodPost, "/v/_search", `{"size":0,"track_total_hits":100}`},
 		{http.MethodDelete, "/v*", ""},
 		{http.MethodGet, "/_cat/indices", ""},
 	} {

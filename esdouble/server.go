@@ -8,26 +8,12 @@
 // tests/contract pins its behaviour against Elasticsearch's documented one.
 //
 // Where the webapp depends on a behaviour, the double has it, however
-// inconvenient: search sees a document only after the index's next refresh
-// (index.refresh_interval, 1 s by default; none while the index is search
-// idle), refresh=wait_for answers at that refresh, a write to a missing
-// index creates it with the matching index
-// template's mapping or a dynamic one, every body and URL parameter is
-// parsed strictly (an unknown key is a 400 naming it), a body needs a JSON
-// content type (406 otherwise), and an index with the flood-stage block
-// refuses writes with 429. On demand, and only then, it pushes back as a
-// busy node does (fault.go).
-//
-// Implemented: GET / (info), GET /_cluster/health, PUT, DELETE
-// /_index_template/{name}, PUT, DELETE /{index}, PUT /{index}/_settings,
-// POST /{index}/_refresh, PUT|POST /{index}/_create/{id} and
-// /{index}/_doc/{id} (with ?refresh; the index API with an external
-// version), POST /{index}/_update/{id} with one kind of script (the course's tvsapp's:
-// ctx._source.FIELD += params.NAME), upsert, retry_on_conflict and _source,
-// GET|POST /{index}/_search with size, from, track_total_hits, match_all
-// and term queries, and the sum, terms and filter aggregations. Anything
-// else Elasticsearch has answers 400 saying the double does not implement
-// it.
+// inconvenient: search sees a write only after the index's next refresh,
+// a write to a missing index creates it from the matching template, every
+// body and URL parameter is parsed strictly, a full disk blocks writes
+// (cluster.go). On demand, and only then, it pushes back as a busy node
+// does (fault.go). routes() lists the APIs it serves; anything else
+// Elasticsearch has is refused as not implemented by the double.
 package esdouble
 
 import (
@@ -571,16 +557,23 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, c
 		return
 	}
 	w.Header().Set("Location", "/"+name+"/_doc/"+id)
-	res := map[string]any{"_index": name, "_id": id, "_version": c.version, "result": "created",
-		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}, "_seq_no": c.seq, "_primary_term": 1}
-	status := http.StatusCreated
-	if c.updated {
-		res["result"], status = "updated", http.StatusOK
-	}
+	res, status := writeAnswer(name, id, c)
 	if refresh == "true" {
 		res["forced_refresh"] = true
 	}
 	writeJSON(w, status, res)
+}
+
+// writeAnswer is the body and status of a document write: 201 created, or
+// 200 updated when a document was there.
+func writeAnswer(name, id string, wr written) (map[string]any, int) {
+	res := map[string]any{"_index": name, "_id": id, "_version": wr.version, "result": "created",
+		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}, "_seq_no": wr.seq, "_primary_term": 1}
+	if wr.existed {
+		res["result"] = "updated"
+		return res, http.StatusOK
+	}
+	return res, http.StatusCreated
 }
 
 // admitWrite is what every write meets before it is made: the push-back

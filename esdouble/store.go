@@ -309,7 +309,8 @@ func (s *store) createIndexLocked(name string, m mappings, settings map[string]a
 	}
 	idx := &index{Name: name, UUID: newUUID()}
 	if t := s.templateFor(name); t != nil {
-		idx.Mappings = t.Template.Mappings.clone()
+		idx.Mappings = t.Template.Mappings
+		idx.Mappings.Properties = maps.Clone(idx.Mappings.Properties)
 		flat, err := flattenSettings(t.Template.Settings, "index.")
 		if err != nil {
 			return nil, err
@@ -491,12 +492,13 @@ func (s *store) putSettings(name string, flat map[string]any) error {
 	return s.saveMeta(idx)
 }
 
-// created is what writeDoc tells about a stored document.
-type created struct {
+// written is what a document write (writeDoc, update) tells.
+type written struct {
 	index   *index
 	seq     int
 	version int
-	updated bool // there was a document under its id
+	existed bool           // a document was there under its id
+	source  map[string]any // what update wrote
 }
 
 // ensureIndex returns an index, creating it as a write does.
@@ -554,7 +556,7 @@ var errConflict = errors.New("version conflict")
 // document's version). Like Elasticsearch, it creates a missing index (with
 // the matching template's mapping, or a dynamic one) and maps new fields
 // dynamically unless the mapping is strict.
-func (s *store) writeDoc(name, id string, source map[string]any, version int, create bool) (c created, current int, err error) {
+func (s *store) writeDoc(name, id string, source map[string]any, version int, create bool) (c written, current int, err error) {
 	log, pos, err := func() (*wal, int64, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -573,7 +575,7 @@ func (s *store) writeDoc(name, id string, source map[string]any, version int, cr
 			current = v.version
 			return nil, 0, errConflict
 		}
-		c.updated = exists
+		c.existed = exists
 		pos, err := s.appendLocked(idx, doc{ID: id, Source: source, Version: version})
 		c.seq, c.version = idx.seqNo, idx.versions[id].version
 		return idx.log, pos, err
@@ -589,22 +591,13 @@ func (s *store) writeDoc(name, id string, source map[string]any, version int, cr
 // errMissing is an update of a document that does not exist, with no upsert.
 var errMissing = errors.New("document missing")
 
-// updated is what update tells about the document it wrote.
-type updated struct {
-	index   *index
-	seq     int
-	version int
-	created bool // the upsert was stored: the document did not exist
-	source  map[string]any
-}
-
 // update applies apply to a document's source as Elasticsearch's update
 // API does: it reads the document (real-time), applies the change outside
 // the lock, and writes the result only if the document is unchanged since
 // it was read (its sequence number); otherwise it tries again, up to
 // retries times, then fails with errConflict. A missing document gets
 // upsert, if given. Like a write, it creates a missing index.
-func (s *store) update(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error), retries int) (updated, error) {
+func (s *store) update(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error), retries int) (written, error) {
 	for attempt := 0; ; attempt++ {
 		u, err := s.tryUpdate(name, id, upsert, apply)
 		if !errors.Is(err, errConflict) || attempt >= retries {
@@ -613,7 +606,7 @@ func (s *store) update(name, id string, upsert map[string]any, apply func(map[st
 	}
 }
 
-func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error)) (updated, error) {
+func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map[string]any) (map[string]any, error)) (written, error) {
 	// Read, as a real-time GET does.
 	s.mu.Lock()
 	idx, err := s.indexLocked(name)
@@ -622,14 +615,14 @@ func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map
 	}
 	if err != nil {
 		s.mu.Unlock()
-		return updated{}, err
+		return written{}, err
 	}
 	i, exists := idx.ids[id]
 	var readSeq int
 	var current map[string]any
 	if exists {
 		readSeq = idx.versions[id].seq
-		current = cloneSource(idx.docs[i].Source)
+		current = maps.Clone(idx.docs[i].Source)
 	}
 	s.mu.Unlock()
 
@@ -638,16 +631,16 @@ func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map
 	switch {
 	case exists:
 		if next, err = apply(current); err != nil {
-			return updated{}, err
+			return written{}, err
 		}
 	case upsert != nil:
-		next = cloneSource(upsert)
+		next = maps.Clone(upsert)
 	default:
-		return updated{}, errMissing
+		return written{}, errMissing
 	}
 
 	// Write only if nothing changed since the read.
-	u := updated{index: idx, created: !exists, source: next}
+	u := written{index: idx, existed: exists, source: next}
 	pos, err := func() (int64, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -661,17 +654,9 @@ func (s *store) tryUpdate(name, id string, upsert map[string]any, apply func(map
 		return pos, err
 	}()
 	if err != nil {
-		return updated{}, err
+		return written{}, err
 	}
 	return u, idx.log.syncTo(pos)
-}
-
-func cloneSource(src map[string]any) map[string]any {
-	out := make(map[string]any, len(src))
-	for k, v := range src {
-		out[k] = v
-	}
-	return out
 }
 
 // waitVisible returns once search sees the write with sequence number seq,
@@ -762,7 +747,7 @@ func (s *store) searchable(expr string, now time.Time, f func([]doc, mappings) e
 	m := mappings{}
 	for _, idx := range picked {
 		if idx.Unassigned {
-			return noShard(true, idx.Name)
+			return noShard()
 		}
 		if idx.searchIdle(now) && idx.visibleSeq != idx.seqNo {
 			idx.refresh(now)

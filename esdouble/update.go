@@ -79,15 +79,7 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 	if !s.afterWrite(r, name, u.index, u.seq, refresh) {
 		return
 	}
-	res := map[string]any{
-		"_index": name, "_id": id, "_version": u.version, "result": "updated",
-		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0},
-		"_seq_no": u.seq, "_primary_term": 1,
-	}
-	status := http.StatusOK
-	if u.created {
-		res["result"], status = "created", http.StatusCreated
-	}
+	res, status := writeAnswer(name, id, u)
 	if fields := q.Get("_source"); fields != "" && fields != "false" {
 		res["get"] = map[string]any{"_seq_no": u.seq, "_primary_term": 1, "found": true, "_source": filterSource(u.source, fields)}
 	}
