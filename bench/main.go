@@ -162,6 +162,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	// Alone on the engine: another run's stacks would share the cores.
+	release, err := env.Lease(ctx, stdout)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var opts harness.StackOptions
 	if *writeLatency > 0 {
 		if env.RealES {

@@ -47,6 +47,14 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	release := func() {}
+	if env != nil {
+		var err error
+		if release, err = env.Lease(context.Background(), os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "integration:", err)
+			os.Exit(1)
+		}
+	}
 	if skipReason != "" {
 		fmt.Println("integration: skipping the stack tests:", skipReason)
 	}
@@ -55,6 +63,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		code = 1
 	}
+	release()
 	os.Exit(code)
 }
 
