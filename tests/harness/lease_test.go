@@ -1,14 +1,12 @@
 package harness
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -44,27 +42,7 @@ func TestTheLeaseIsOneRunsAndFreedWhenItsHolderIsKilled(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = env.docker.ContainerRemove(context.Background(), name, client.ContainerRemoveOptions{Force: true})
 	})
-	child := exec.Command(os.Args[0], "-test.run=^TestHelperHoldsALease$", "-test.v")
-	child.Env = append(os.Environ(), helperLease+"="+name)
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = child.Stdout
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	holder := ""
-	for sc := bufio.NewScanner(out); holder == "" && sc.Scan(); {
-		if id, ok := strings.CutPrefix(sc.Text(), "holding the lease as run "); ok {
-			holder = id
-		}
-	}
-	if holder == "" {
-		t.Fatal("the child never said it held the lease")
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
+	child, holder := Child(t, "TestHelperHoldsALease", "holding the lease as run ", time.Minute, helperLease+"="+name)
 
 	// While the child lives, this run waits, and says for whom.
 	var said bytes.Buffer

@@ -1,13 +1,12 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
+
+	"tvs/tests/harness"
 )
 
 // A run killed with SIGKILL in the middle of a stack test runs no cleanup.
@@ -17,31 +16,7 @@ import (
 // start leaves nothing of it.
 func TestKilledRunLeavesNothingAfterTheNext(t *testing.T) {
 	needStacks(t)
-	child := exec.Command(os.Args[0], "-test.run=^TestHelperStackThenHang$", "-test.v")
-	child.Env = append(os.Environ(), "TVS_TEST_HELPER=stack-then-hang")
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = child.Stdout
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	project := ""
-	lines := bufio.NewScanner(out)
-	deadline := time.AfterFunc(5*time.Minute, func() { _ = child.Process.Kill() })
-	for lines.Scan() {
-		if p, ok := strings.CutPrefix(strings.TrimSpace(lines.Text()), "UP "); ok {
-			project = p
-			break
-		}
-	}
-	deadline.Stop()
-	if project == "" {
-		_ = child.Process.Kill()
-		_ = child.Wait()
-		t.Fatal("the child never said its stack was up")
-	}
+	child, project := harness.Child(t, "TestHelperStackThenHang", "UP ", 5*time.Minute, "TVS_TEST_HELPER=stack-then-hang")
 	ctx := context.Background()
 	// While the child runs, a sweep (another run starting) leaves its
 	// stack alone: the child holds its run's lock.
