@@ -2,6 +2,7 @@ package esdouble
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -133,9 +134,13 @@ func visibleAll(d *Server, name string) bool {
 func TestContentTypes(t *testing.T) {
 	_, url := serve(t, t.TempDir())
 	for ct, want := range map[string]int{
-		"application/json": 201, "application/json; charset=UTF-8": 201,
-		"application/vnd.elasticsearch+json;compatible-with=8": 400, // not implemented
-		"text/plain": 406, "": 406, "application/xml": 406, "application/vnd.elasticsearch+json": 406,
+		// JSON, as Elasticsearch 8's XContentType reads it (JSON, VND_JSON).
+		"application/json": 201, "application/json; charset=UTF-8": 201, "application/x-ndjson": 201,
+		"application/*": 201, "application/vnd.elasticsearch+json": 201,
+		// Formats Elasticsearch reads and the double does not: its own refusal.
+		"application/vnd.elasticsearch+json;compatible-with=8": 400, "application/yaml": 400,
+		"application/cbor": 400, "application/vnd.elasticsearch+smile": 400,
+		"text/plain": 406, "": 406, "application/xml": 406,
 	} {
 		req, _ := http.NewRequest(http.MethodPut, url+"/ct/_create/"+fmt.Sprint(len(ct)), strings.NewReader(`{"n":1}`))
 		if ct != "" {
@@ -148,9 +153,15 @@ func TestContentTypes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != want {
-			t.Errorf("Content-Type %q: %d, want %d", ct, res.StatusCode, want)
+		if res.StatusCode != want || (want == 400 && !strings.Contains(string(body), "not implemented by the "+Honesty)) {
+			t.Errorf("Content-Type %q: %d %s, want %d", ct, res.StatusCode, body, want)
 		}
+	}
+	// An answer in another format is refused too: the double writes JSON.
+	status, body := callWith(t, http.MethodGet, url+"/_cluster/health", "", map[string]string{"Accept": "application/yaml"})
+	if _, reason := errType(body); status != 400 || !strings.Contains(reason, "not implemented by the "+Honesty) {
+		t.Errorf("Accept: application/yaml: %d %v, want the double's own refusal", status, body)
 	}
 }

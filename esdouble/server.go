@@ -206,20 +206,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// mediaType checks a request's Content-Type as Elasticsearch does: a body
-// must be JSON (406 otherwise). REST API compatibility (compatible-with),
-// which tvs never asks for, is not implemented.
+// jsonTypes are the media types under which Elasticsearch 8 reads a body
+// as JSON (XContentType.JSON and VND_JSON).
+var jsonTypes = []string{"application/json", "application/x-ndjson", "application/*",
+	"application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson"}
+
+// mediaType checks a request's Content-Type as Elasticsearch 8 does: a body
+// in one of jsonTypes, or 406. YAML, CBOR and Smile, which Elasticsearch
+// also reads and writes, and REST API compatibility (compatible-with),
+// which tvs never asks for, are not implemented.
 func mediaType(r *http.Request, hasBody bool) error {
 	for _, h := range []string{"Accept", "Content-Type"} {
-		if _, params, err := mime.ParseMediaType(r.Header.Get(h)); err == nil && params["compatible-with"] != "" {
+		mt, params, err := mime.ParseMediaType(r.Header.Get(h))
+		format := strings.TrimPrefix(strings.TrimPrefix(mt, "application/"), "vnd.elasticsearch+")
+		switch {
+		case err != nil:
+		case params["compatible-with"] != "":
 			return unsupported("REST API compatibility (compatible-with on " + h + ")")
+		case strings.HasPrefix(mt, "application/") && slices.Contains([]string{"yaml", "cbor", "smile"}, format):
+			return unsupported("the " + format + " format (" + h + ": " + mt + ")")
 		}
 	}
 	if !hasBody {
 		return nil
 	}
 	raw := r.Header.Values("Content-Type")
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); len(raw) == 0 || err != nil || mt != "application/json" {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); len(raw) == 0 || err != nil || !slices.Contains(jsonTypes, mt) {
 		return &esError{status: http.StatusNotAcceptable, simple: true, reason: "Content-Type header [" + strings.Join(raw, ", ") + "] is not supported"}
 	}
 	return nil

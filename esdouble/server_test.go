@@ -13,12 +13,22 @@ import (
 // call sends one request to the double and decodes its JSON answer.
 func call(t *testing.T, method, url, body string) (int, map[string]any) {
 	t.Helper()
+	h := map[string]string{}
+	if body != "" {
+		h["Content-Type"] = "application/json"
+	}
+	return callWith(t, method, url, body, h)
+}
+
+// callWith is call with the headers given.
+func callWith(t *testing.T, method, url, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -190,6 +190,18 @@ func TestBodyWithoutAJSONContentTypeIs406(t *testing.T) {
 	})
 }
 
+// A body sent as application/x-ndjson is read as JSON on any API: it is
+// one of XContentType.JSON's media types (so is application/json).
+func TestAnNDJSONBodyIsReadAsJSON(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, mapping)
+		r := callWith(t, http.MethodPut, base+"/"+index+"/_create/d1", `{"host":"a","n":1}`, map[string]string{"Content-Type": "application/x-ndjson"})
+		if r.status != 201 {
+			t.Errorf("Content-Type application/x-ndjson: %d %v; want 201", r.status, r.body)
+		}
+	})
+}
+
 // The compatible-with version, asked for on one of Accept and
 // Content-Type, must be on both; on both, the request is answered.
 func TestCompatibleWithMustBeOnBothHeaders(t *testing.T) {
