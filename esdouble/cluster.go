@@ -299,8 +299,11 @@ func timeoutParam(r *http.Request, def time.Duration) (time.Duration, error) {
 		return def, nil
 	}
 	d, err := parseTimeValue(v)
-	if err != nil {
-		return 0, badRequest("illegal_argument_exception", "failed to parse setting [timeout] with value [%s] as a time value: unit is missing or unrecognized", v)
+	switch {
+	case err != nil:
+		return 0, badRequest("illegal_argument_exception", "failed to parse setting [timeout] with value [%s] as a time value: %v", v, err)
+	case d < 0:
+		return 0, unsupported("a timeout of -1")
 	}
 	return d, nil
 }

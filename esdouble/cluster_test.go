@@ -1,10 +1,12 @@
 package esdouble
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -122,5 +124,31 @@ func TestUnknownNodeSettingStopsTheDouble(t *testing.T) {
 	_, err := New(t.TempDir(), Options{Version: "8.19.24", Settings: map[string]string{"indices.memory.index_buffer_size": "20%"}})
 	if err == nil || !regexp.MustCompile(`not implemented by the tvs test double`).MatchString(err.Error()) {
 		t.Fatalf("New with an unknown node setting: %v", err)
+	}
+}
+
+// Time values are read as Elasticsearch's TimeValue.parseTimeValue reads
+// them (its TimeValueTests): any case but m, a bare 0 or -1, whole numbers
+// only, no negative durations but -1; and refresh_interval's least value,
+// -1 ms (Setting.timeSetting's check).
+func TestTimeValuesAreReadAsElasticsearchReadsThem(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	for i, c := range []struct {
+		value string
+		ok    bool
+	}{
+		{"2s", true}, {"2S", true}, {" 2s ", true}, {"500MS", true}, {"2 m", true}, {"1H", true}, {"0", true}, {"000", true},
+		{"-1", true}, {"-01", true}, {"30nanos", true}, {"30MICROS", true},
+		{"1.5s", false}, {"-5s", false}, {"-1s", false}, // -1 s is below the setting's least, -1 ms
+		{"5M", false}, {"5", false}, {"-2", false}, {"s", false}, {"", false},
+	} {
+		status, body := call(t, http.MethodPut, fmt.Sprintf("%s/t%d", url, i), fmt.Sprintf(`{"settings":{"refresh_interval":%q}}`, c.value))
+		typ, reason := errType(body)
+		switch {
+		case c.ok && status != 200:
+			t.Errorf("refresh_interval %q: %d %v, want 200", c.value, status, body)
+		case !c.ok && (status != 400 || typ != "illegal_argument_exception" || strings.Contains(reason, "not implemented")):
+			t.Errorf("refresh_interval %q: %d %v, want Elasticsearch's 400", c.value, status, body)
+		}
 	}
 }

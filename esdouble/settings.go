@@ -3,6 +3,7 @@ package esdouble
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,9 +32,9 @@ var settingsKnown = map[string]setting{
 	// One node: replicas are never allocated, and the index is yellow.
 	"index.number_of_replicas": {dynamic: true, check: positiveInt(0),
 		apply: func(idx *index, v any) { idx.Replicas, _ = strconv.Atoi(settingString(v)) }},
-	"index.refresh_interval": {dynamic: true, check: timeValue(true),
+	"index.refresh_interval": {dynamic: true, check: timeValue(-time.Millisecond),
 		apply: func(idx *index, v any) { idx.RefreshInterval = settingString(v) }},
-	"index.search.idle.after": {dynamic: true, check: timeValue(false),
+	"index.search.idle.after": {dynamic: true, check: timeValue(0),
 		apply: func(idx *index, v any) { idx.SearchIdleAfter = settingString(v) }},
 	// What the disk's flood-stage watermark sets on every index of a node
 	// (and what an operator may set by hand): writes and mapping changes
@@ -136,33 +137,53 @@ func boolSetting(v any) error {
 	return nil
 }
 
-func timeValue(minusOne bool) func(any) error {
+// timeValue checks a time setting of at least least (-1: none allowed).
+func timeValue(least time.Duration) func(any) error {
 	return func(v any) error {
-		s := settingString(v)
-		if minusOne && s == "-1" {
-			return nil
+		d, err := parseTimeValue(settingString(v))
+		if err == nil && d < least {
+			err = fmt.Errorf("must be >= %v", least)
 		}
-		if _, err := parseTimeValue(s); err != nil {
-			return err
-		}
-		return nil
+		return err
 	}
 }
 
-// parseTimeValue reads an Elasticsearch time value: a number and a unit
-// (ms, s, m, h, d), never a bare number.
+var (
+	minusOne = regexp.MustCompile(`^-0*1$`)
+	zeros    = regexp.MustCompile(`^0+$`)
+)
+
+// parseTimeValue reads a time value as Elasticsearch's TimeValue does: a
+// whole number and a unit (nanos, micros, ms, s, m, h, d; any case but m,
+// since M is months), or a bare 0 or -1; -1 (in any unit) is negative,
+// any other negative number and a fraction are refused.
 func parseTimeValue(s string) (time.Duration, error) {
-	units := []struct {
+	norm := strings.ToLower(strings.TrimSpace(s))
+	for _, u := range []struct {
 		suffix string
 		d      time.Duration
-	}{{"nanos", time.Nanosecond}, {"micros", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			f, err := strconv.ParseFloat(n, 64)
-			if err == nil && f >= 0 {
-				return time.Duration(f * float64(u.d)), nil
-			}
+	}{{"nanos", time.Nanosecond}, {"micros", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}} {
+		if !strings.HasSuffix(norm, u.suffix) || (u.suffix == "m" && !strings.HasSuffix(s, "m")) {
+			continue
 		}
+		n := strings.TrimSpace(strings.TrimSuffix(norm, u.suffix))
+		v, err := strconv.ParseInt(n, 10, 64)
+		switch {
+		case err == nil && v < -1:
+			return 0, fmt.Errorf("failed to parse [%s] as a time value: negative durations are not supported", s)
+		case err == nil:
+			return time.Duration(v) * u.d, nil
+		}
+		if _, err := strconv.ParseFloat(n, 64); err == nil {
+			return 0, fmt.Errorf("failed to parse [%s], fractional time values are not supported", s)
+		}
+		return 0, fmt.Errorf("failed to parse [%s]", s)
+	}
+	switch {
+	case minusOne.MatchString(norm):
+		return -time.Millisecond, nil
+	case zeros.MatchString(norm):
+		return 0, nil
 	}
 	return 0, fmt.Errorf("failed to parse [%s] as a time value: unit is missing or unrecognized", s)
 }

@@ -54,7 +54,7 @@ type index struct {
 
 	allocated chan struct{} // closed once the primary is allocated
 
-	interval    time.Duration // < 0: no periodic refresh
+	interval    time.Duration // <= 0: no periodic refresh
 	idleAfter   time.Duration // index.search.idle.after
 	lastRefresh time.Time
 	lastSearch  time.Time     // search idle: no periodic refresh long after it
@@ -224,9 +224,7 @@ func (idx *index) shards() int { return max(idx.Shards, 1) }
 // applyTimes reads the index's refresh interval and search idle time.
 func (idx *index) applyTimes() error {
 	idx.interval, idx.idleAfter = defaultRefresh, defaultSearchIdle
-	if v := idx.RefreshInterval; v == "-1" {
-		idx.interval = -1
-	} else if v != "" {
+	if v := idx.RefreshInterval; v != "" {
 		d, err := parseTimeValue(v)
 		if err != nil {
 			return err
@@ -704,7 +702,7 @@ func (s *store) refreshDue(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, idx := range s.indices {
-		if idx.interval >= 0 && now.Sub(idx.lastRefresh) >= idx.interval && !idx.searchIdle(now) {
+		if idx.interval > 0 && now.Sub(idx.lastRefresh) >= idx.interval && !idx.searchIdle(now) {
 			idx.refresh(now)
 		}
 	}
