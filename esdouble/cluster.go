@@ -321,9 +321,10 @@ var statusRank = map[string]int{"red": 0, "yellow": 1, "green": 2}
 // not reached, as Elasticsearch does.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	want := q.Get("wait_for_status")
-	if _, ok := statusRank[want]; want != "" && !ok {
-		writeErr(w, badRequest("illegal_argument_exception", "unknown cluster health status [%s]", want))
+	// Any case, as ClusterHealthStatus.fromString reads it.
+	want := strings.ToLower(q.Get("wait_for_status"))
+	if _, ok := statusRank[want]; q.Has("wait_for_status") && !ok {
+		writeErr(w, badRequest("illegal_argument_exception", "unknown cluster health status [%s]", q.Get("wait_for_status")))
 		return
 	}
 	timeout, err := timeoutParam(r, 30*time.Second)

@@ -152,3 +152,18 @@ func TestTimeValuesAreReadAsElasticsearchReadsThem(t *testing.T) {
 		}
 	}
 }
+
+// wait_for_status is read in any case (ClusterHealthStatus.fromString), and
+// given empty it is an unknown status, not none.
+func TestWaitForStatusIsReadAsElasticsearchReadsIt(t *testing.T) {
+	_, url := serve(t, t.TempDir())
+	if status, body := call(t, http.MethodGet, url+"/_cluster/health?wait_for_status=GREEN&timeout=1s", ""); status != 200 {
+		t.Errorf("wait_for_status=GREEN: %d %v, want 200", status, body)
+	}
+	for _, v := range []string{"", "blue"} {
+		status, body := call(t, http.MethodGet, url+"/_cluster/health?wait_for_status="+v, "")
+		if _, reason := errType(body); status != 400 || reason != "unknown cluster health status ["+v+"]" {
+			t.Errorf("wait_for_status=%s: %d %v, want Elasticsearch's 400", v, status, body)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package esdouble
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,8 +53,9 @@ func parseSearch(raw json.RawMessage) (*searchRequest, error) {
 		return nil, err
 	}
 	if v, ok := m["track_total_hits"]; ok {
-		// A number (count up to N) is not implemented: tvs gives false.
-		if token(v) == "VALUE_NUMBER" {
+		// A number (count up to N), or a string that is not a boolean,
+		// which Elasticsearch reads as one, is not implemented: tvs gives false.
+		if s := string(bytes.TrimSpace(v)); token(v) == "VALUE_NUMBER" || (token(v) == "VALUE_STRING" && s != `"true"` && s != `"false"`) {
 			return nil, unsupported("track_total_hits as a number")
 		}
 		if req.trackTotal, err = boolean("search", "track_total_hits", v); err != nil {

@@ -112,6 +112,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodPost, "/v/_search", `{"size":0,"aggs":{"a":{"avg":{"field":"n"}}}}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"aggregations":{"a":{"sum":{"field":"n"}}}}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"track_total_hits":100}`},
+		{http.MethodPost, "/v/_search", `{"size":0,"track_total_hits":"100"}`},
 		{http.MethodDelete, "/v*", ""},
 		{http.MethodGet, "/_cat/indices", ""},
 	} {
