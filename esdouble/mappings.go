@@ -78,7 +78,11 @@ func (m *mappings) admit(source map[string]any) (bool, error) {
 		case "false":
 			continue
 		}
-		if f, ok := dynamicField(v); ok {
+		f, err := dynamicField(name, v)
+		if err != nil {
+			return false, err
+		}
+		if f.Type != "" {
 			m.Properties[name] = f
 			added = true
 		}
@@ -87,30 +91,37 @@ func (m *mappings) admit(source map[string]any) (bool, error) {
 }
 
 // dynamicField is the mapping Elasticsearch gives a new field from its
-// first value: a string that looks like a date is a date, any other string
-// is text with a keyword multi-field, a whole number is a long.
-func dynamicField(v any) (field, bool) {
+// first value (none for null or []): a string that looks like a date is a
+// date, any other string is text with a keyword multi-field, a whole number
+// is a long. Elasticsearch's date detection (strict_date_optional_time,
+// yyyy/MM/dd ...) takes more forms than the double reads; a string starting
+// with a digit or a sign that the double does not read as a date is refused
+// in its own words, since Elasticsearch might map it as a date.
+func dynamicField(name string, v any) (field, error) {
 	switch x := v.(type) {
 	case string:
 		if _, ok := parseDate(x); ok {
-			return field{Type: "date"}, true
+			return field{Type: "date"}, nil
 		}
-		return field{Type: "text", Fields: map[string]field{"keyword": {Type: "keyword", IgnoreAbove: 256}}}, true
+		if x != "" && strings.ContainsAny(x[:1], "0123456789+-") {
+			return field{}, unsupported(fmt.Sprintf("dynamic mapping of the field [%s] from [%s], which Elasticsearch's date detection may read as a date", name, x))
+		}
+		return field{Type: "text", Fields: map[string]field{"keyword": {Type: "keyword", IgnoreAbove: 256}}}, nil
 	case float64:
 		if x == float64(int64(x)) {
-			return field{Type: "long"}, true
+			return field{Type: "long"}, nil
 		}
-		return field{Type: "float"}, true
+		return field{Type: "float"}, nil
 	case bool:
-		return field{Type: "boolean"}, true
+		return field{Type: "boolean"}, nil
 	case map[string]any:
-		return field{Type: "object"}, true
+		return field{Type: "object"}, nil
 	case []any:
 		if len(x) > 0 {
-			return dynamicField(x[0])
+			return dynamicField(name, x[0])
 		}
 	}
-	return field{}, false
+	return field{}, nil
 }
 
 // checkValue refuses a value that does not fit its field's type.

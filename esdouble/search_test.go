@@ -113,6 +113,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodPost, "/v/_search", `{"size":0,"aggregations":{"a":{"sum":{"field":"n"}}}}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"track_total_hits":100}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"track_total_hits":"100"}`},
+		{http.MethodPut, "/f/_doc/1?version=1&version_type=external", `{"when":"2024/01/02 10:00:00 +0000"}`},
 		{http.MethodDelete, "/v*", ""},
 		{http.MethodGet, "/_cat/indices", ""},
 	} {
