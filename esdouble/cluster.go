@@ -319,30 +319,26 @@ var statusRank = map[string]int{"red": 0, "yellow": 1, "green": 2}
 // health answers GET /_cluster/health; with wait_for_status it waits up to
 // timeout (30 s by default) and answers 408 with the body if the status was
 // not reached, as Elasticsearch does.
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	// Any case, as ClusterHealthStatus.fromString reads it.
 	want := strings.ToLower(q.Get("wait_for_status"))
 	if _, ok := statusRank[want]; q.Has("wait_for_status") && !ok {
-		writeErr(w, badRequest("illegal_argument_exception", "unknown cluster health status [%s]", q.Get("wait_for_status")))
-		return
+		return badRequest("illegal_argument_exception", "unknown cluster health status [%s]", q.Get("wait_for_status"))
 	}
 	timeout, err := timeoutParam(r, 30*time.Second)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	deadline := time.Now().Add(timeout)
 	for {
 		body, status := s.store.health()
 		if want == "" || statusRank[status] >= statusRank[want] {
-			writeJSON(w, http.StatusOK, body)
-			return
+			return writeJSON(w, http.StatusOK, body)
 		}
 		if time.Now().After(deadline) || r.Context().Err() != nil {
 			body["timed_out"] = true
-			writeJSON(w, http.StatusRequestTimeout, body)
-			return
+			return writeJSON(w, http.StatusRequestTimeout, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -350,42 +346,36 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // putClusterSettings answers PUT /_cluster/settings: persistent and
 // transient settings, flat or nested, null resetting one.
-func (s *Server) putClusterSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putClusterSettings(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(r, false)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	m, err := (fields{where: "cluster settings", known: []string{"persistent", "transient"}}).read(body)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	changes := map[string]map[string]any{}
 	for _, scope := range []string{"persistent", "transient"} {
 		flat, err := flattenSettings(m[scope], "")
 		if err != nil {
-			writeErr(w, err)
-			return
+			return err
 		}
 		for k, v := range flat {
 			def, ok := clusterSettings[k]
 			if !ok {
-				writeErr(w, unsupported("the cluster setting ["+k+"]"))
-				return
+				return unsupported("the cluster setting [" + k + "]")
 			}
 			if v != nil {
 				if err := def.check(settingString(v)); err != nil {
-					writeErr(w, badRequest("illegal_argument_exception", "failed to parse value [%v] for setting [%s]: %v", v, k, err))
-					return
+					return badRequest("illegal_argument_exception", "failed to parse value [%v] for setting [%s]: %v", v, k, err)
 				}
 			}
 		}
 		changes[scope] = flat
 	}
 	if err := s.store.putClusterSettings(changes, s.fault.disk()); err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	out := map[string]any{"acknowledged": true}
 	for scope, flat := range changes {
@@ -397,7 +387,7 @@ func (s *Server) putClusterSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		out[scope] = set
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // putClusterSettings applies the changes, saves the persistent ones and

@@ -174,27 +174,25 @@ func floodStage(index string) *esError {
 		reason: "index [" + index + "] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}
 }
 
-func (s *Server) putFault(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putFault(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(r, false)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	f, err := ParseFault(body)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	s.fault.set(f, time.Now())
-	s.getFault(w, r)
+	return s.getFault(w, r)
 }
 
-func (s *Server) getFault(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getFault(w http.ResponseWriter, r *http.Request) error {
 	f, _ := s.fault.current(time.Now())
-	writeJSON(w, http.StatusOK, map[string]any{"fault": f, "note": "push-back on demand: " + Honesty})
+	return writeJSON(w, http.StatusOK, map[string]any{"fault": f, "note": "push-back on demand: " + Honesty})
 }
 
-func (s *Server) deleteFault(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteFault(w http.ResponseWriter, r *http.Request) error {
 	s.fault.set(Fault{}, time.Now())
-	s.getFault(w, r)
+	return s.getFault(w, r)
 }

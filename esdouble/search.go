@@ -255,17 +255,15 @@ func parseOrder(raw json.RawMessage) ([]orderBy, error) {
 	return []orderBy{{ms[0].key, dir}}, nil
 }
 
-func (s *Server) search(w http.ResponseWriter, r *http.Request) {
+func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
 	body, err := readBody(r, true)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	req, err := parseSearch(body)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	var resp map[string]any
 	err = s.store.searchable(name, s.now(), func(docs []doc, m mappings) (err error) {
@@ -273,10 +271,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 // run answers the search over docs.

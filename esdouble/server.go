@@ -93,23 +93,33 @@ func New(dataDir string, opts Options) (*Server, error) {
 // answer the webapp reads).
 var commonParams = []string{"pretty", "human", "error_trace"}
 
+// handler is an API: it writes its answer, or returns the error to answer.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
 // route registers a handler with the URL parameters it implements; any
 // other is refused in the double's own words (Elasticsearch may take it).
-func route(mux *http.ServeMux, pattern string, params []string, h http.HandlerFunc) {
+func route(mux *http.ServeMux, pattern string, params []string, h handler) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		// Index expressions (a,b  a*  _all) only where search takes them.
-		if v := r.PathValue("index"); !strings.HasSuffix(pattern, "_search") && (strings.ContainsAny(v, "*,") || v == "_all") {
-			writeErr(w, unsupported("the index expression ["+v+"] on "+r.Method+" "+r.URL.Path))
-			return
+		if err := checkParams(pattern, params, r); err != nil {
+			writeErr(w, err)
+		} else if err := h(w, r); err != nil {
+			writeErr(w, err)
 		}
-		for p := range r.URL.Query() {
-			if !slices.Contains(params, p) && !slices.Contains(commonParams, p) {
-				writeErr(w, unsupported("the URL parameter ["+p+"] of "+r.Method+" "+r.URL.Path))
-				return
-			}
-		}
-		h(w, r)
 	})
+}
+
+// checkParams refuses index expressions (a,b  a*  _all) but where search
+// takes them, and URL parameters the route does not implement.
+func checkParams(pattern string, params []string, r *http.Request) error {
+	if v := r.PathValue("index"); !strings.HasSuffix(pattern, "_search") && (strings.ContainsAny(v, "*,") || v == "_all") {
+		return unsupported("the index expression [" + v + "] on " + r.Method + " " + r.URL.Path)
+	}
+	for p := range r.URL.Query() {
+		if !slices.Contains(params, p) && !slices.Contains(commonParams, p) {
+			return unsupported("the URL parameter [" + p + "] of " + r.Method + " " + r.URL.Path)
+		}
+	}
+	return nil
 }
 
 func (s *Server) routes() {
@@ -125,7 +135,7 @@ func (s *Server) routes() {
 	route(s.tpl, "PUT "+FaultPath, nil, s.putFault)
 	route(s.tpl, "GET "+FaultPath, nil, s.getFault)
 	route(s.tpl, "DELETE "+FaultPath, nil, s.deleteFault)
-	s.tpl.HandleFunc("/", s.unsupported)
+	route(s.tpl, "/", nil, s.unsupported)
 	route(s.mux, "PUT /{index}", append([]string{"wait_for_active_shards"}, master...), s.createIndex)
 	route(s.mux, "DELETE /{index}", master, s.deleteIndex)
 	route(s.mux, "PUT /{index}/_settings", master, s.putSettings)
@@ -138,7 +148,7 @@ func (s *Server) routes() {
 	route(s.mux, "POST /{index}/_update/{id}", append([]string{"retry_on_conflict", "_source"}, write...), s.updateDoc)
 	route(s.mux, "GET /{index}/_search", nil, s.search)
 	route(s.mux, "POST /{index}/_search", nil, s.search)
-	s.mux.HandleFunc("/", s.unsupported)
+	route(s.mux, "/", nil, s.unsupported)
 }
 
 // refreshLoop refreshes each index when its refresh interval has passed.
@@ -185,25 +195,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The official clients refuse any server without this header.
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("X-Tvs-Test-Double", Honesty)
+	r, err := withBody(r)
+	switch {
+	case err != nil:
+		writeErr(w, err)
+	case strings.HasPrefix(r.URL.Path, "/_index_template/") || strings.HasPrefix(r.URL.Path, "/_tvs_double/"):
+		s.tpl.ServeHTTP(w, r)
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// withBody reads a request's body, of at most http.max_content_length and
+// of a media type it takes, into its context.
+func withBody(r *http.Request) (*http.Request, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		writeErr(w, &esError{status: http.StatusBadRequest, simple: true, reason: "request body could not be read: " + err.Error()})
-		return
+		return r, &esError{status: http.StatusBadRequest, simple: true, reason: "request body could not be read: " + err.Error()}
 	}
 	if len(body) > maxBody {
-		writeErr(w, &esError{status: http.StatusRequestEntityTooLarge, simple: true, reason: fmt.Sprintf("request body is larger than http.max_content_length [%d]", maxBody)})
-		return
+		return r, &esError{status: http.StatusRequestEntityTooLarge, simple: true, reason: fmt.Sprintf("request body is larger than http.max_content_length [%d]", maxBody)}
 	}
 	if err := mediaType(r, len(body) > 0); err != nil {
-		writeErr(w, err)
-		return
+		return r, err
 	}
-	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
-	if strings.HasPrefix(r.URL.Path, "/_index_template/") || strings.HasPrefix(r.URL.Path, "/_tvs_double/") {
-		s.tpl.ServeHTTP(w, r)
-		return
-	}
-	s.mux.ServeHTTP(w, r)
+	return r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)), nil
 }
 
 // jsonTypes are the media types under which Elasticsearch 8 reads a body
@@ -253,8 +269,8 @@ func readBody(r *http.Request, optional bool) (json.RawMessage, error) {
 	return body, nil
 }
 
-func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{
 		"name":         Name,
 		"cluster_name": Name,
 		"cluster_uuid": "tvs-esdouble-not-a-cluster",
@@ -330,47 +346,61 @@ func parseTemplate(name string, raw json.RawMessage) (*template, error) {
 	return t, nil
 }
 
-func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if why := validIndexName(name); why != "" {
-		writeErr(w, badRequest("invalid_index_template_exception", "index_template [%s] invalid, cause [%s]", name, why))
-		return
+		return badRequest("invalid_index_template_exception", "index_template [%s] invalid, cause [%s]", name, why)
 	}
 	body, err := readBody(r, false)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
+	}
+	create, err := boolParam(r, "create")
+	if err != nil {
+		return err
 	}
 	t, err := parseTemplate(name, body)
 	if err == nil {
-		err = s.store.putTemplate(t)
+		err = s.store.putTemplate(t, create)
 	}
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	return writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
 }
 
-func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
+// boolParam reads a boolean URL parameter as Elasticsearch does: true or
+// false, and given without a value, true.
+func boolParam(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); {
+	case v == "" && r.URL.Query().Has(name), v == "true":
+		return true, nil
+	case v == "" || v == "false":
+		return false, nil
+	default:
+		return false, badRequest("illegal_argument_exception", "Failed to parse value [%s] as only [true] or [false] are allowed.", v)
+	}
+}
+
+func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if !s.store.deleteTemplate(name) {
-		writeErr(w, &esError{status: http.StatusNotFound, typ: "resource_not_found_exception", reason: "index_template matching [" + name + "] not found"})
-		return
+	if strings.ContainsAny(name, ",*") {
+		return unsupported("deleting the index templates [" + name + "] (a list or a wildcard)")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	if !s.store.deleteTemplate(name) {
+		return &esError{status: http.StatusNotFound, typ: "resource_not_found_exception", reason: "index_template matching [" + name + "] not found"}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
 }
 
-func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
 	if err := checkIndexName(name); err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	body, err := readBody(r, true)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	var m mappings
 	settings := map[string]any{}
@@ -380,8 +410,7 @@ func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
 				return badRequest("parse_exception", "unknown key [%s] for create index", key)
 			}}).read(body)
 		if err != nil {
-			writeErr(w, err)
-			return
+			return err
 		}
 		if settings, err = flattenSettings(b["settings"], "index."); err == nil {
 			err = checkSettings(settings, false, name)
@@ -390,22 +419,20 @@ func (s *Server) createIndex(w http.ResponseWriter, r *http.Request) {
 			m, err = parseMappings(b["mappings"])
 		}
 		if err != nil {
-			writeErr(w, err)
-			return
+			return err
 		}
 	}
 	idx, err := s.store.createIndex(name, m, settings)
 	switch {
 	case errors.Is(err, errExists):
-		writeErr(w, badRequestWith("resource_already_exists_exception", map[string]any{"index": name, "index_uuid": idx.UUID},
-			"index [%s/%s] already exists", name, idx.UUID))
+		return badRequestWith("resource_already_exists_exception", map[string]any{"index": name, "index_uuid": idx.UUID},
+			"index [%s/%s] already exists", name, idx.UUID)
 	case err != nil:
-		writeErr(w, err)
-	default:
-		// Created; its primary started within the timeout (30 s) or not.
-		started := waitPrimary(r, idx, 30*time.Second) == nil
-		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": started, "index": name})
+		return err
 	}
+	// Created; its primary started within the timeout (30 s) or not.
+	started := waitPrimary(r, idx, 30*time.Second) == nil
+	return writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": started, "index": name})
 }
 
 // badRequestWith is badRequest with more fields in the cause.
@@ -415,34 +442,31 @@ func badRequestWith(typ string, extra map[string]any, format string, a ...any) *
 	return e
 }
 
-func (s *Server) deleteIndex(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteIndex(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
 	if !s.store.deleteIndex(name) {
-		writeErr(w, indexNotFound(name))
-		return
+		return indexNotFound(name)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+	return writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
 }
 
 // acknowledge answers a change to an index: 404 for a missing index, the
 // error, or {"acknowledged": true}.
-func acknowledge(w http.ResponseWriter, name string, err error) {
+func acknowledge(w http.ResponseWriter, name string, err error) error {
 	switch {
 	case errors.Is(err, errNoIndex):
-		writeErr(w, indexNotFound(name))
+		return indexNotFound(name)
 	case err != nil:
-		writeErr(w, err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
+		return err
 	}
+	return writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
 }
 
-func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
 	body, err := readBody(r, false)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	// The body is the settings, or {"settings": {...}}.
 	if ms, err := members(body, "settings"); err == nil && len(ms) == 1 && ms[0].key == "settings" {
@@ -455,16 +479,15 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.store.putSettings(name, flat)
 	}
-	acknowledge(w, name, err)
+	return acknowledge(w, name, err)
 }
 
-func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
 	if !s.store.refreshNow(name) {
-		writeErr(w, indexNotFound(name))
-		return
+		return indexNotFound(name)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}})
+	return writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}})
 }
 
 // writeRequest reads what every document write takes: ?refresh and the
@@ -494,34 +517,32 @@ func refreshParam(r *http.Request) (string, error) {
 	}
 }
 
-func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) {
-	s.writeDoc(w, r, 0, true)
+func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) error {
+	return s.writeDoc(w, r, 0, true)
 }
 
 // indexDoc is the index API: a document written whole under its id, new or
 // not. With version_type=external the version is the writer's, and must be
 // higher than the document's (409 otherwise): a writer's retry of a write
 // already made is refused, not applied twice.
-func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) {
+func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	version := 0
 	switch vt := q.Get("version_type"); {
 	case vt == "external" && q.Has("version"):
 		n, err := strconv.Atoi(q.Get("version"))
 		if err != nil || n < 0 {
-			writeErr(w, badRequest("illegal_argument_exception", "Failed to parse long parameter [version] with value [%s]", q.Get("version")))
-			return
+			return badRequest("illegal_argument_exception", "Failed to parse long parameter [version] with value [%s]", q.Get("version"))
 		}
 		version = n
 	case q.Has("version") || q.Has("version_type"):
-		writeErr(w, unsupported("the index API with version ["+q.Get("version")+"] and version_type ["+vt+"] (only an external version is)"))
-		return
+		return unsupported("the index API with version [" + q.Get("version") + "] and version_type [" + vt + "] (only an external version is)")
 	}
-	s.writeDoc(w, r, version, false)
+	return s.writeDoc(w, r, version, false)
 }
 
 // writeDoc answers _create (create) and the index API.
-func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, create bool) {
+func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, create bool) error {
 	name, id := r.PathValue("index"), r.PathValue("id")
 	err := checkIndexName(name)
 	if err == nil && len(id) > 512 {
@@ -543,8 +564,7 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, c
 		err = s.admitWrite(r, name)
 	}
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	c, current, err := s.store.writeDoc(name, id, source, version, create)
 	var strict *strictError
@@ -562,18 +582,17 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, c
 			"[1:2] mapping set to strict, dynamic introduction of [%s] within [_doc] is not allowed", strict.field)
 	}
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
-		return
+		return nil // the client went away
 	}
 	w.Header().Set("Location", "/"+name+"/_doc/"+id)
 	res, status := writeAnswer(name, id, c)
 	if refresh == "true" {
 		res["forced_refresh"] = true
 	}
-	writeJSON(w, status, res)
+	return writeJSON(w, status, res)
 }
 
 // writeAnswer is the body and status of a document write: 201 created, or
@@ -625,8 +644,8 @@ func (s *Server) afterWrite(r *http.Request, name string, idx *index, seq int, r
 
 // unsupported answers an API the double does not serve: Elasticsearch may
 // have it, so not in its words for an unknown one.
-func (s *Server) unsupported(w http.ResponseWriter, r *http.Request) {
-	writeErr(w, unsupported("the API "+r.Method+" "+r.URL.Path))
+func (s *Server) unsupported(w http.ResponseWriter, r *http.Request) error {
+	return unsupported("the API " + r.Method + " " + r.URL.Path)
 }
 
 // checkIndexName refuses a name Elasticsearch refuses.
@@ -638,10 +657,13 @@ func checkIndexName(name string) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers v; its error is always nil, so that a handler can end
+// with it.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/json")
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+	return nil
 }

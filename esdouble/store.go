@@ -362,9 +362,9 @@ func (s *store) templateFor(name string) *template {
 }
 
 // putTemplate stores an index template, unless another one's patterns
-// overlap its own at the same priority: Elasticsearch refuses that, since
-// both could match one new index.
-func (s *store) putTemplate(t *template) error {
+// overlap its own at the same priority (Elasticsearch refuses that, since
+// both could match one new index), or create is set and it exists.
+func (s *store) putTemplate(t *template, create bool) error {
 	data, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -375,6 +375,9 @@ func (s *store) putTemplate(t *template) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.templates[t.Name]; ok && create {
+		return badRequest("illegal_argument_exception", "index template [%s] already exists", t.Name)
+	}
 	if err := s.overlapLocked(t); err != nil {
 		return err
 	}

@@ -18,35 +18,30 @@ var incrementScript = regexp.MustCompile(`^\s*ctx\._source\.([A-Za-z_][A-Za-z0-9
 // read, the script applied, and the result written only if the document
 // did not change meanwhile (optimistic concurrency); a conflict is tried
 // again up to retry_on_conflict times, then answered 409.
-func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) error {
 	name, id := r.PathValue("index"), r.PathValue("id")
 	if err := checkIndexName(name); err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	retries := 0
 	if v := q.Get("retry_on_conflict"); q.Has("retry_on_conflict") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			writeErr(w, badRequest("illegal_argument_exception", "Failed to parse int parameter [retry_on_conflict] with value [%s]", v))
-			return
+			return badRequest("illegal_argument_exception", "Failed to parse int parameter [retry_on_conflict] with value [%s]", v)
 		}
 		retries = n
 	}
 	refresh, body, err := writeRequest(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	field, amount, upsert, err := parseUpdate(body)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	if err := s.admitWrite(r, name); err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	apply := func(src map[string]any) (map[string]any, error) {
 		cur, ok := src[field].(float64)
@@ -60,30 +55,26 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) {
 	var se *scriptError
 	switch {
 	case errors.Is(err, errConflict):
-		writeErr(w, &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
+		return &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
 			reason: fmt.Sprintf("[%s]: version conflict, the document changed while it was updated (tried %d times)", id, retries+1),
-			extra:  map[string]any{"index": name, "shard": "0"}})
-		return
+			extra:  map[string]any{"index": name, "shard": "0"}}
 	case errors.Is(err, errMissing):
-		writeErr(w, &esError{status: http.StatusNotFound, typ: "document_missing_exception", reason: "[" + id + "]: document missing",
-			extra: map[string]any{"index": name, "shard": "0"}})
-		return
+		return &esError{status: http.StatusNotFound, typ: "document_missing_exception", reason: "[" + id + "]: document missing",
+			extra: map[string]any{"index": name, "shard": "0"}}
 	case errors.As(err, &se):
-		writeErr(w, badRequestWith("illegal_argument_exception",
-			map[string]any{"caused_by": map[string]any{"type": "script_exception", "reason": se.reason}}, "failed to execute script"))
-		return
+		return badRequestWith("illegal_argument_exception",
+			map[string]any{"caused_by": map[string]any{"type": "script_exception", "reason": se.reason}}, "failed to execute script")
 	case err != nil:
-		writeErr(w, err)
-		return
+		return err
 	}
 	if !s.afterWrite(r, name, u.index, u.seq, refresh) {
-		return
+		return nil // the client went away
 	}
 	res, status := writeAnswer(name, id, u)
 	if fields := q.Get("_source"); fields != "" && fields != "false" {
 		res["get"] = map[string]any{"_seq_no": u.seq, "_primary_term": 1, "found": true, "_source": filterSource(u.source, fields)}
 	}
-	writeJSON(w, status, res)
+	return writeJSON(w, status, res)
 }
 
 type scriptError struct{ reason string }

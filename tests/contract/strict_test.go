@@ -154,6 +154,23 @@ func TestOverlappingIndexTemplatesAtOnePriorityAreRefused(t *testing.T) {
 	})
 }
 
+// With create, a template that exists is refused; without it, replaced
+// (indices.put_index_template/10_basic.yml, "Put index template with
+// 'create' flag").
+func TestIndexTemplateWithCreateIsRefusedWhenItExists(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		tpl := `{"index_patterns":["` + index + `-*"],"priority":503}`
+		if r := call(t, http.MethodPut, base+"/_index_template/"+index+"?create=true", tpl); r.status != 200 {
+			t.Fatalf("a new template with create: %d %v", r.status, r.body)
+		}
+		r := call(t, http.MethodPut, base+"/_index_template/"+index+"?create=true", tpl)
+		wantError(t, r, 400, []string{"illegal_argument_exception"}, "already exists")
+		if r := call(t, http.MethodPut, base+"/_index_template/"+index, tpl); r.status != 200 {
+			t.Errorf("the template again without create: %d %v", r.status, r.body)
+		}
+	})
+}
+
 func TestUpdateRefusesUnknownFields(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
 		r := call(t, http.MethodPost, base+"/"+index+"/_update/1", `{"scrpt":{"source":"ctx._source.counter += params.count","params":{"count":1}},"upsert":{"counter":1}}`)
