@@ -116,6 +116,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodPut, "/f/_doc/1?version=1&version_type=external", `{"when":"2024/01/02 10:00:00 +0000"}`},
 		{http.MethodDelete, "/v*", ""},
 		{http.MethodDelete, "/_index_template/a,b", ""},
+		{http.MethodPut, "/v/_doc/1?version=1&version_type=external&wait_for_active_shards=all", `{"n":1}`},
 		{http.MethodGet, "/_cat/indices", ""},
 	} {
 		status, body := call(t, c.method, url+c.path, c.body)

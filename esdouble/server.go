@@ -123,7 +123,8 @@ func checkParams(pattern string, params []string, r *http.Request) error {
 }
 
 func (s *Server) routes() {
-	write := []string{"refresh", "timeout", "wait_for_active_shards"}
+	// wait_for_active_shards is not taken: the double does not count shard copies.
+	write := []string{"refresh", "timeout"}
 	master := []string{"timeout", "master_timeout"}
 	route(s.mux, "GET /{$}", nil, s.info)
 	route(s.mux, "HEAD /{$}", nil, s.info)
@@ -136,7 +137,7 @@ func (s *Server) routes() {
 	route(s.tpl, "GET "+FaultPath, nil, s.getFault)
 	route(s.tpl, "DELETE "+FaultPath, nil, s.deleteFault)
 	route(s.tpl, "/", nil, s.unsupported)
-	route(s.mux, "PUT /{index}", append([]string{"wait_for_active_shards"}, master...), s.createIndex)
+	route(s.mux, "PUT /{index}", master, s.createIndex)
 	route(s.mux, "DELETE /{index}", master, s.deleteIndex)
 	route(s.mux, "PUT /{index}/_settings", master, s.putSettings)
 	route(s.mux, "POST /{index}/_refresh", nil, s.refresh)
