@@ -95,3 +95,22 @@ func TestOtherScriptsAreRefused(t *testing.T) {
 		t.Fatalf("another script: %d %v", status, body)
 	}
 }
+
+// The keys an unknown field may have meant, as SuggestingErrorOnUnknown
+// lists them: similarity over 0.5, most similar first, then by name.
+func TestSuggestionsAreElasticsearchs(t *testing.T) {
+	for _, c := range []struct {
+		unknown    string
+		candidates []string
+		want       string
+	}{
+		{"dac", []string{"script", "upsert", "doc", "doc_as_upsert"}, " did you mean [doc]?"},
+		{"ab", []string{"abd", "abc", "xyz"}, " did you mean any of [abc, abd]?"},
+		{"abcd", []string{"abce", "abxy"}, " did you mean [abce]?"},
+		{"zzz", []string{"script"}, ""},
+	} {
+		if got := suggest(c.unknown, c.candidates); got != c.want {
+			t.Errorf("suggest(%q, %v) = %q, want %q", c.unknown, c.candidates, got, c.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package esdouble
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,7 +121,8 @@ type fields struct {
 	// has from a typo, and refuses every unknown key as not implemented.
 	others []string
 	// unknown builds Elasticsearch's error for a key in neither list; by
-	// default its ObjectParser's "[where] unknown field [key]".
+	// default its ObjectParser's "[where] unknown field [key]", with the
+	// keys it may have meant.
 	unknown func(key string, v json.RawMessage) error
 }
 
@@ -140,10 +142,72 @@ func (f fields) read(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		case f.unknown != nil:
 			return nil, f.unknown(m.key, m.value)
 		default:
-			return nil, badRequest("x_content_parse_exception", "[%s] unknown field [%s]", f.where, m.key)
+			return nil, badRequest("x_content_parse_exception", "[%s] unknown field [%s]%s", f.where, m.key, suggest(m.key, slices.Concat(f.known, f.others)))
 		}
 	}
 	return out, nil
+}
+
+// suggest is what Elasticsearch's ObjectParser adds to an unknown field's
+// error (SuggestingErrorOnUnknown): the keys whose Levenshtein similarity
+// to it (Lucene's: 1 - distance / the longer length) is over 0.5, most
+// similar first, then by name.
+func suggest(unknown string, candidates []string) string {
+	type scored struct {
+		sim  float64
+		name string
+	}
+	var keys []scored
+	for _, c := range candidates {
+		if sim := similarity(unknown, c); sim > 0.5 {
+			keys = append(keys, scored{sim, c})
+		}
+	}
+	slices.SortFunc(keys, func(a, b scored) int {
+		if a.sim != b.sim {
+			return cmp.Compare(b.sim, a.sim)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	switch len(keys) {
+	case 0:
+		return ""
+	case 1:
+		return " did you mean [" + keys[0].name + "]?"
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name
+	}
+	return " did you mean any of [" + strings.Join(names, ", ") + "]?"
+}
+
+// similarity is Lucene's LevenshteinDistance.getDistance of a and b.
+func similarity(a, b string) float64 {
+	x, y := []rune(a), []rune(b)
+	if len(x) == 0 || len(y) == 0 {
+		if len(x) == len(y) {
+			return 1
+		}
+		return 0
+	}
+	prev := make([]int, len(x)+1)
+	for i := range prev {
+		prev[i] = i
+	}
+	for j := 1; j <= len(y); j++ {
+		cur := make([]int, len(x)+1)
+		cur[0] = j
+		for i := 1; i <= len(x); i++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[i] = min(cur[i-1]+1, prev[i]+1, prev[i-1]+cost)
+		}
+		prev = cur
+	}
+	return 1 - float64(prev[len(x)])/float64(max(len(x), len(y)))
 }
 
 // inField wraps an error met while parsing the value of field key of

@@ -180,6 +180,15 @@ func TestUpdateRefusesUnknownFields(t *testing.T) {
 	})
 }
 
+// A misspelt field is named with the fields it may have meant
+// (update/90_error.yml: 'Misspelled fields get "did you mean"').
+func TestAMisspeltFieldGetsDidYouMean(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		r := call(t, http.MethodPost, base+"/"+index+"/_update/1", `{"dac":{"foo":"baz"},"upsert":{"foo":"bar"}}`)
+		wantError(t, r, 400, []string{"x_content_parse_exception"}, "[UpdateRequest] unknown field [dac] did you mean [doc]?")
+	})
+}
+
 // A URL parameter the API does not take is a 400, not ignored.
 func TestUnknownURLParameterIs400(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
