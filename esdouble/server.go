@@ -519,7 +519,7 @@ func refreshParam(r *http.Request) (string, error) {
 }
 
 func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) error {
-	return s.writeDoc(w, r, 0, true)
+	return s.writeDoc(w, r, -1, true)
 }
 
 // indexDoc is the index API: a document written whole under its id, new or
@@ -528,7 +528,7 @@ func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) error {
 // already made is refused, not applied twice.
 func (s *Server) indexDoc(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	version := 0
+	version := -1 // internal
 	switch vt := q.Get("version_type"); {
 	case vt == "external" && q.Has("version"):
 		n, err := strconv.Atoi(q.Get("version"))

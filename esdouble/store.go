@@ -77,9 +77,9 @@ type docVersion struct{ seq, version int }
 type doc struct {
 	ID     string         `json:"_id"`
 	Source map[string]any `json:"_source"`
-	// Version is set where the writer chose it (version_type=external);
-	// otherwise each write of an id adds one.
-	Version int `json:"_version,omitempty"`
+	// Version is set where the writer chose it (version_type=external,
+	// 0 or more); otherwise each write of an id adds one.
+	Version *int `json:"_version,omitempty"`
 }
 
 // template is an index template: its mappings and settings apply to every
@@ -196,7 +196,8 @@ func (s *store) load(name string) (*index, error) {
 func compact(path string, idx *index) error {
 	var b bytes.Buffer
 	for _, d := range idx.docs {
-		d.Version = idx.versions[d.ID].version
+		v := idx.versions[d.ID].version
+		d.Version = &v
 		line, err := json.Marshal(d)
 		if err != nil {
 			return err
@@ -259,8 +260,8 @@ func (idx *index) add(d doc) {
 	}
 	idx.seqNo++
 	v := idx.versions[d.ID].version + 1
-	if d.Version > 0 {
-		v = d.Version
+	if d.Version != nil {
+		v = *d.Version
 	}
 	idx.versions[d.ID] = docVersion{seq: idx.seqNo, version: v}
 }
@@ -552,7 +553,7 @@ var errConflict = errors.New("version conflict")
 // writeDoc writes a document under id and returns once it is on disk:
 // with create (_create) only if none is there (errExists otherwise); else
 // (the index API) new or not, under the version given when
-// version_type=external (0: internal, one more each write), which must be
+// version_type=external (-1: internal, one more each write), which must be
 // higher than the document's (errConflict otherwise, with current, the
 // document's version). Like Elasticsearch, it creates a missing index (with
 // the matching template's mapping, or a dynamic one) and maps new fields
@@ -572,12 +573,16 @@ func (s *store) writeDoc(name, id string, source map[string]any, version int, cr
 			return nil, 0, floodStage(name)
 		case create && exists:
 			return nil, 0, errExists
-		case exists && version > 0 && v.version >= version:
+		case exists && version >= 0 && v.version >= version:
 			current = v.version
 			return nil, 0, errConflict
 		}
 		c.existed = exists
-		pos, err := s.appendLocked(idx, doc{ID: id, Source: source, Version: version})
+		d := doc{ID: id, Source: source}
+		if version >= 0 {
+			d.Version = &version
+		}
+		pos, err := s.appendLocked(idx, d)
 		c.seq, c.version = idx.seqNo, idx.versions[id].version
 		return idx.log, pos, err
 	}()
