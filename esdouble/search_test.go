@@ -118,6 +118,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodDelete, "/_index_template/a,b", ""},
 		{http.MethodPut, "/v/_doc/1?version=1&version_type=external&wait_for_active_shards=all", `{"n":1}`},
 		{http.MethodGet, "/_cat/indices", ""},
+		{http.MethodGet, "/_cat/indices?v", ""},
 	} {
 		status, body := call(t, c.method, url+c.path, c.body)
 		if _, reason := errType(body); status != 400 || !strings.Contains(reason, "not implemented by the "+Honesty) {

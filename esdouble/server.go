@@ -136,7 +136,7 @@ func (s *Server) routes() {
 	route(s.tpl, "PUT "+FaultPath, nil, s.putFault)
 	route(s.tpl, "GET "+FaultPath, nil, s.getFault)
 	route(s.tpl, "DELETE "+FaultPath, nil, s.deleteFault)
-	route(s.tpl, "/", nil, s.unsupported)
+	s.tpl.HandleFunc("/", s.unsupported)
 	route(s.mux, "PUT /{index}", master, s.createIndex)
 	route(s.mux, "DELETE /{index}", master, s.deleteIndex)
 	route(s.mux, "PUT /{index}/_settings", master, s.putSettings)
@@ -149,7 +149,7 @@ func (s *Server) routes() {
 	route(s.mux, "POST /{index}/_update/{id}", append([]string{"retry_on_conflict", "_source"}, write...), s.updateDoc)
 	route(s.mux, "GET /{index}/_search", nil, s.search)
 	route(s.mux, "POST /{index}/_search", nil, s.search)
-	route(s.mux, "/", nil, s.unsupported)
+	s.mux.HandleFunc("/", s.unsupported)
 }
 
 // refreshLoop refreshes each index when its refresh interval has passed.
@@ -643,10 +643,11 @@ func (s *Server) afterWrite(r *http.Request, name string, idx *index, seq int, r
 	return r.Context().Err() == nil
 }
 
-// unsupported answers an API the double does not serve: Elasticsearch may
-// have it, so not in its words for an unknown one.
-func (s *Server) unsupported(w http.ResponseWriter, r *http.Request) error {
-	return unsupported("the API " + r.Method + " " + r.URL.Path)
+// unsupported answers an API the double does not serve, whatever its URL
+// parameters: Elasticsearch may have it, so not in its words for an
+// unknown one.
+func (s *Server) unsupported(w http.ResponseWriter, r *http.Request) {
+	writeErr(w, unsupported("the API "+r.Method+" "+r.URL.Path))
 }
 
 // checkIndexName refuses a name Elasticsearch refuses.
