@@ -266,8 +266,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var resp map[string]any
-	err = s.store.searchable(name, s.now(), func(docs []doc, m mappings) (err error) {
-		resp, err = req.run(docs, m)
+	err = s.store.searchable(name, s.now(), func(docs []doc, m mappings, shards int) (err error) {
+		resp, err = req.run(docs, m, shards)
 		return err
 	})
 	if err != nil {
@@ -276,8 +276,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, resp)
 }
 
-// run answers the search over docs.
-func (req *searchRequest) run(docs []doc, m mappings) (map[string]any, error) {
+// run answers the search over docs, held in shards shards.
+func (req *searchRequest) run(docs []doc, m mappings, shards int) (map[string]any, error) {
 	var err error
 	if req.query != nil {
 		if docs, err = req.query.match(docs, m); err != nil {
@@ -295,7 +295,7 @@ func (req *searchRequest) run(docs []doc, m mappings) (map[string]any, error) {
 	resp := map[string]any{
 		"took":      0,
 		"timed_out": false,
-		"_shards":   map[string]int{"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+		"_shards":   map[string]int{"total": shards, "successful": shards, "skipped": 0, "failed": 0},
 		"hits":      hitsObj,
 	}
 	if aggResult != nil {

@@ -483,12 +483,15 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 	return acknowledge(w, name, err)
 }
 
+// refresh answers POST /{index}/_refresh: every copy of every shard is
+// counted, and only the primaries are there (replicas never are, on one node).
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
-	if !s.store.refreshNow(name) {
+	idx := s.store.refreshNow(name)
+	if idx == nil {
 		return indexNotFound(name)
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}})
+	return writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": idx.shards() * (1 + idx.Replicas), "successful": idx.shards(), "failed": 0}})
 }
 
 // writeRequest reads what every document write takes: ?refresh and the
@@ -572,7 +575,7 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, c
 	switch {
 	case errors.Is(err, errExists):
 		err = &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
-			reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id),
+			reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [%d])", id, current),
 			extra:  map[string]any{"index_uuid": c.index.UUID, "shard": "0", "index": name}}
 	case errors.Is(err, errConflict):
 		err = &esError{status: http.StatusConflict, typ: "version_conflict_engine_exception",
@@ -597,10 +600,12 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, c
 }
 
 // writeAnswer is the body and status of a document write: 201 created, or
-// 200 updated when a document was there.
+// 200 updated when a document was there. Its _shards count the primary and
+// the replicas, which are never there on one node (ReplicationOperation
+// counts the skipped copies in the total).
 func writeAnswer(name, id string, wr written) (map[string]any, int) {
 	res := map[string]any{"_index": name, "_id": id, "_version": wr.version, "result": "created",
-		"_shards": map[string]int{"total": 1, "successful": 1, "failed": 0}, "_seq_no": wr.seq, "_primary_term": 1}
+		"_shards": map[string]int{"total": 1 + wr.index.Replicas, "successful": 1, "failed": 0}, "_seq_no": wr.seq, "_primary_term": 1}
 	if wr.existed {
 		res["result"] = "updated"
 		return res, http.StatusOK

@@ -572,6 +572,7 @@ func (s *store) writeDoc(name, id string, source map[string]any, version int, cr
 		case idx.ReadOnlyAllowDelete:
 			return nil, 0, floodStage(name)
 		case create && exists:
+			current = v.version
 			return nil, 0, errExists
 		case exists && version >= 0 && v.version >= version:
 			current = v.version
@@ -693,15 +694,16 @@ func (s *store) waitVisible(idx *index, seq int, done <-chan struct{}) {
 	}
 }
 
-// refreshNow refreshes an index at once (refresh=true, or POST _refresh).
-func (s *store) refreshNow(name string) bool {
+// refreshNow refreshes an index at once (refresh=true, or POST _refresh);
+// nil when there is none.
+func (s *store) refreshNow(name string) *index {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx, ok := s.indices[name]
-	if ok {
+	idx := s.indices[name]
+	if idx != nil {
 		idx.refresh(time.Now())
 	}
-	return ok
+	return idx
 }
 
 // refreshDue refreshes every index whose refresh interval has passed,
@@ -725,7 +727,8 @@ func (s *store) refreshDue(now time.Time) {
 // so it sees them; one on an index whose primary is not allocated fails.
 // f runs under the store's lock: a refresh changes what search sees in
 // place, doing work in proportion to what changed, not to what is held.
-func (s *store) searchable(expr string, now time.Time, f func([]doc, mappings) error) error {
+// shards is how many shards the search reads, one copy of each.
+func (s *store) searchable(expr string, now time.Time, f func(docs []doc, m mappings, shards int) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var picked []*index
@@ -750,7 +753,7 @@ func (s *store) searchable(expr string, now time.Time, f func([]doc, mappings) e
 		}
 	}
 	var docs []doc
-	m := mappings{}
+	m, shards := mappings{}, 0
 	for _, idx := range picked {
 		if idx.Unassigned {
 			return noShard()
@@ -759,15 +762,16 @@ func (s *store) searchable(expr string, now time.Time, f func([]doc, mappings) e
 			idx.refresh(now)
 		}
 		idx.lastSearch = now
+		shards += idx.shards()
 		if len(picked) == 1 {
-			return f(idx.visible, idx.Mappings)
+			return f(idx.visible, idx.Mappings, shards)
 		}
 		if err := m.merge(idx.Mappings); err != nil {
 			return unsupported("a search across indices whose mappings differ")
 		}
 		docs = append(docs, idx.visible...)
 	}
-	return f(docs, m)
+	return f(docs, m, shards)
 }
 
 func (s *store) close() {

@@ -69,7 +69,7 @@ func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 	}
 	defer s.close()
 	var got float64
-	err = s.searchable("stats", time.Now(), func(docs []doc, m mappings) (err error) { got, err = sum(docs, "counter", m); return err })
+	err = s.searchable("stats", time.Now(), func(docs []doc, m mappings, _ int) (err error) { got, err = sum(docs, "counter", m); return err })
 	if err != nil || got != 3 {
 		t.Fatalf("after a restart, sum of counter = %v (%v), want 3", got, err)
 	}
@@ -129,7 +129,7 @@ func TestTheLogIsCompactedAtStart(t *testing.T) {
 		t.Fatalf("version 3000 again after the compaction: %v, want a conflict (the version was kept)", err)
 	}
 	s.refreshNow("v")
-	_ = s.searchable("v", time.Now(), func(docs []doc, _ mappings) error {
+	_ = s.searchable("v", time.Now(), func(docs []doc, _ mappings, _ int) error {
 		for _, d := range docs {
 			if d.ID == "p1" && d.Source["n"] != 3000.0 {
 				t.Errorf("p1 after the compaction: %v, want n 3000", d.Source)

@@ -220,15 +220,26 @@ func TestClusterHealthHasElasticsearchsFields(t *testing.T) {
 }
 
 // One node allocates no replica: an index with one is yellow, and health
-// waiting for green answers 408 with the status, timed out. Without
-// replicas it is green again.
+// waiting for green answers 408 with the status, timed out. A write and a
+// refresh count the missing copy in their _shards' total, not in
+// successful (ReplicationOperation counts skipped copies); a search reads
+// one copy of each shard. Without replicas it is green again.
 func TestReplicasOnOneNodeAreYellow(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
-		call(t, http.MethodPut, base+"/"+index, `{"settings":{"number_of_shards":1,"number_of_replicas":1}}`)
+		call(t, http.MethodPut, base+"/"+index, `{"settings":{"number_of_shards":2,"number_of_replicas":1}}`)
 		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=1s", "")
 		if r.status != 408 || path(r.body, "status") != "yellow" || path(r.body, "timed_out") != true {
 			t.Fatalf("health with a replica: %d %v, want 408, yellow, timed out", r.status, r.body)
 		}
+		shards := func(what string, r response, total, successful float64) {
+			t.Helper()
+			if r.status/100 != 2 || path(r.body, "_shards", "total") != total || path(r.body, "_shards", "successful") != successful || path(r.body, "_shards", "failed") != 0.0 {
+				t.Errorf("%s: %d %v, want _shards total %v, successful %v, failed 0", what, r.status, r.body, total, successful)
+			}
+		}
+		shards("write", call(t, http.MethodPut, base+"/"+index+"/_doc/d1", `{"n":1}`), 2, 1)
+		shards("refresh", call(t, http.MethodPost, base+"/"+index+"/_refresh", ""), 4, 2)
+		shards("search", call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0}`), 2, 2)
 		call(t, http.MethodPut, base+"/"+index+"/_settings", `{"index":{"number_of_replicas":0}}`)
 		if r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=10s", ""); r.status != 200 {
 			t.Fatalf("health without replicas: %d %v", r.status, r.body)
@@ -333,6 +344,12 @@ func TestCreateDocumentIsOnce(t *testing.T) {
 		if r.status != 409 || path(r.body, "error", "type") != "version_conflict_engine_exception" {
 			t.Fatalf("create doc again: %d %v", r.status, r.body)
 		}
+		// The conflict names the version there: a document written twice
+		// by the index API is at version 2.
+		call(t, http.MethodPut, base+"/"+index+"/_doc/batch-2", doc)
+		call(t, http.MethodPut, base+"/"+index+"/_doc/batch-2", doc)
+		r = call(t, http.MethodPut, base+"/"+index+"/_create/batch-2", doc)
+		wantError(t, r, 409, []string{"version_conflict_engine_exception"}, "[batch-2]: version conflict, document already exists (current version [2])")
 	})
 }
 
