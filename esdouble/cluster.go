@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -234,13 +233,7 @@ func (s *store) health() (map[string]any, string) {
 	defer s.mu.Unlock()
 	var primaries, active, unassigned, unassignedPrimaries int
 	status := "green"
-	names := make([]string, 0, len(s.indices))
-	for n := range s.indices {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		idx := s.indices[n]
+	for _, idx := range s.indices {
 		shards, replicas := idx.shards(), idx.Replicas
 		unassigned += shards * replicas
 		if replicas > 0 && status == "green" {
