@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,6 +80,9 @@ func (m *mappings) admit(source map[string]any) (bool, error) {
 			continue
 		}
 		f, err := dynamicField(name, v)
+		if err == nil {
+			err = checkValue(name, f, v)
+		}
 		if err != nil {
 			return false, err
 		}
@@ -91,12 +95,14 @@ func (m *mappings) admit(source map[string]any) (bool, error) {
 }
 
 // dynamicField is the mapping Elasticsearch gives a new field from its
-// first value (none for null or []): a string that looks like a date is a
-// date, any other string is text with a keyword multi-field, a whole number
-// is a long. Elasticsearch's date detection (strict_date_optional_time,
-// yyyy/MM/dd ...) takes more forms than the double reads; a string starting
-// with a digit or a sign that the double does not read as a date is refused
-// in its own words, since Elasticsearch might map it as a date.
+// value (none for null): a string that looks like a date is a date, any
+// other string is text with a keyword multi-field, a number is a long if
+// written as a whole number, else a float (Elasticsearch reads the JSON
+// token: 1.0 is a float). Elasticsearch's date detection
+// (strict_date_optional_time, yyyy/MM/dd ...) takes more forms than the
+// double reads; a string starting with a digit or a sign that the double
+// does not read as a date is refused in its own words, since Elasticsearch
+// might map it as a date.
 func dynamicField(name string, v any) (field, error) {
 	switch x := v.(type) {
 	case string:
@@ -107,59 +113,73 @@ func dynamicField(name string, v any) (field, error) {
 			return field{}, unsupported(fmt.Sprintf("dynamic mapping of the field [%s] from [%s], which Elasticsearch's date detection may read as a date", name, x))
 		}
 		return field{Type: "text", Fields: map[string]field{"keyword": {Type: "keyword", IgnoreAbove: 256}}}, nil
-	case float64:
-		if x == float64(int64(x)) {
-			return field{Type: "long"}, nil
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			return field{Type: "float"}, nil
 		}
-		return field{Type: "float"}, nil
+		return field{Type: "long"}, nil
 	case bool:
 		return field{Type: "boolean"}, nil
-	case map[string]any:
-		return field{Type: "object"}, nil
-	case []any:
-		if len(x) > 0 {
-			return dynamicField(name, x[0])
-		}
+	case nil:
+		return field{}, nil
 	}
-	return field{}, nil
+	return field{}, unsupported("an array or object value (field [" + name + "])")
 }
 
-// checkValue refuses a value that does not fit its field's type.
+// integerRange is the bound of each integer type's values: -bound to bound-1.
+var integerRange = map[string]float64{"long": 1 << 63, "integer": 1 << 31, "short": 1 << 15, "byte": 1 << 7}
+
+// checkValue refuses a value that its field's type does not take.
 func checkValue(name string, f field, v any) error {
-	if v == nil {
+	switch v.(type) {
+	case nil:
 		return nil
+	case []any, map[string]any:
+		// Elasticsearch indexes each value of an array, and maps an
+		// object's fields: the double does neither.
+		return unsupported("an array or object value (field [" + name + "])")
 	}
-	bad := false
-	switch f.Type {
-	case "long", "integer", "short", "byte":
-		_, bad = numeric(v)
-		bad = !bad
-	case "date":
-		switch x := v.(type) {
-		case string:
-			_, ok := parseDate(x)
-			bad = !ok
-		case float64:
-		default:
-			bad = true
-		}
+	n, isNumber := numeric(v)
+	ok := true
+	switch bound, isInteger := integerRange[f.Type]; {
+	case isInteger:
+		ok = isNumber && n >= -bound && n < bound
+	case f.Type == "float" || f.Type == "double":
+		ok = isNumber && !math.IsInf(indexed(f.Type, n), 0)
+	case f.Type == "date":
+		s, _ := v.(string)
+		_, isDate := parseDate(s)
+		ok = isNumber || isDate
+	case f.Type == "boolean":
+		ok = v == true || v == false || v == "true" || v == "false" || v == ""
 	}
-	if bad {
+	if !ok {
 		return badRequest("document_parsing_exception", "[1:2] failed to parse field [%s] of type [%s] in document", name, f.Type)
 	}
 	return nil
 }
 
-// numeric returns a field value as a number, as a numeric field indexes it.
+// numeric returns a field value as a number: a JSON number, or a string
+// holding one (numeric fields coerce strings).
 func numeric(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case string:
-		f, err := strconv.ParseFloat(x, 64)
-		return f, err == nil
+	s, ok := v.(string)
+	if n, isNumber := v.(json.Number); isNumber {
+		s, ok = string(n), true
 	}
-	return 0, false
+	f, err := strconv.ParseFloat(s, 64)
+	return f, ok && err == nil
+}
+
+// indexed is a numeric value as a field of type typ holds it: integer
+// types drop the fraction (coerced, as by default), float keeps a float32.
+func indexed(typ string, f float64) float64 {
+	switch {
+	case integerRange[typ] > 0:
+		return math.Trunc(f)
+	case typ == "float":
+		return float64(float32(f))
+	}
+	return f
 }
 
 func parseDate(s string) (time.Time, bool) {
@@ -195,7 +215,7 @@ var fieldTypes = map[string][]string{
 	"keyword": {"type", "fields", "ignore_above"},
 	"text":    {"type", "fields"},
 	"long":    {"type", "fields"}, "integer": {"type", "fields"}, "short": {"type", "fields"}, "byte": {"type", "fields"},
-	"double": {"type", "fields"}, "float": {"type", "fields"}, "half_float": {"type", "fields"},
+	"double": {"type", "fields"}, "float": {"type", "fields"},
 	"date":    {"type", "fields"},
 	"boolean": {"type"},
 	"object":  {"type", "properties", "dynamic"},

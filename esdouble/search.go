@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"time"
@@ -138,7 +139,7 @@ func parseTerm(raw json.RawMessage) (*queryDef, error) {
 	case "START_OBJECT", "START_ARRAY":
 		return nil, badRequest("parsing_exception", "[term] query does not support array of values")
 	}
-	if err := json.Unmarshal(v, &q.value); err != nil {
+	if err := decodeNumbers(v, &q.value); err != nil {
 		return nil, badRequest("parsing_exception", "[term] query malformed: %v", err)
 	}
 	return q, nil
@@ -326,14 +327,32 @@ func (q *queryDef) match(docs []doc, m mappings) ([]doc, error) {
 	if typ == "text" {
 		return nil, unsupported("a term query on the text field [" + q.field + "]")
 	}
+	if typ == "date" {
+		return nil, unsupported("a term query on the date field [" + q.field + "]")
+	}
 	var kept []doc
 	for _, d := range docs {
-		if fmt.Sprint(d.Source[key]) == fmt.Sprint(q.value) {
+		if termMatches(typ, d.Source[key], q.value) {
 			kept = append(kept, d)
 		}
 	}
 	return kept, nil
 }
+
+// termMatches says whether a field's value matches a term: numbers as the
+// field holds them (an integer field matches no term with a fraction),
+// anything else as its JSON text (a keyword 1.0 is not 1).
+func termMatches(typ string, v, term any) bool {
+	if !numericTypes[typ] {
+		return fmt.Sprint(v) == fmt.Sprint(term)
+	}
+	x, okX := numeric(v)
+	y, okY := numeric(term)
+	return okX && okY && indexed(typ, x) == indexed(typ, y) && (integerRange[typ] == 0 || y == math.Trunc(y))
+}
+
+// numericTypes are the numeric field types the double maps.
+var numericTypes = map[string]bool{"long": true, "integer": true, "short": true, "byte": true, "float": true, "double": true}
 
 // aggregate computes the aggregations over docs.
 func aggregate(aggs []aggDef, docs []doc, m mappings) (map[string]any, error) {
@@ -381,15 +400,13 @@ func sum(docs []doc, path string, m mappings) (float64, error) {
 	if !ok {
 		return 0, nil
 	}
-	switch typ {
-	case "long", "integer", "short", "byte", "float", "double", "half_float", "scaled_float":
-	default:
+	if !numericTypes[typ] {
 		return 0, shardFailure("illegal_argument_exception", "Field [%s] of type [%s] is not supported for aggregation [sum]", path, typ)
 	}
 	var total float64
 	for _, d := range docs {
 		if f, ok := numeric(d.Source[key]); ok {
-			total += f
+			total += indexed(typ, f)
 		}
 	}
 	return total, nil
@@ -407,14 +424,12 @@ type bucket struct {
 // Elasticsearch writes it: keywords as strings, numbers as numbers, dates
 // as epoch milliseconds and booleans as 1 or 0, those two with key_as_string.
 func bucketKey(typ string, v any) (value any, asString string, ok bool) {
-	switch typ {
-	case "long", "integer", "short", "byte":
-		f, ok := numeric(v)
-		return int64(f), "", ok
-	case "double", "float", "half_float":
-		f, ok := numeric(v)
-		return f, "", ok
-	case "boolean":
+	switch f, isNumber := numeric(v); {
+	case integerRange[typ] > 0:
+		return int64(f), "", isNumber
+	case numericTypes[typ]:
+		return indexed(typ, f), "", isNumber
+	case typ == "boolean":
 		b, ok := v.(bool)
 		if s, isString := v.(string); isString && (s == "true" || s == "false") {
 			b, ok = s == "true", true
@@ -423,13 +438,13 @@ func bucketKey(typ string, v any) (value any, asString string, ok bool) {
 			return 1, "true", ok
 		}
 		return 0, "false", ok
-	case "date":
-		if s, isString := v.(string); isString {
-			t, ok := parseDate(s)
-			return t.UnixMilli(), t.UTC().Format("2006-01-02T15:04:05.000Z"), ok
+	case typ == "date": // a date string, or epoch milliseconds
+		s, _ := v.(string)
+		t, ok := parseDate(s)
+		if isNumber {
+			t, ok = time.UnixMilli(int64(f)), true
 		}
-		f, ok := numeric(v)
-		return int64(f), time.UnixMilli(int64(f)).UTC().Format("2006-01-02T15:04:05.000Z"), ok
+		return t.UnixMilli(), t.UTC().Format("2006-01-02T15:04:05.000Z"), ok
 	}
 	return fmt.Sprint(v), "", true
 }
@@ -526,6 +541,17 @@ func bucketOrder(a aggDef, m mappings) (func(x, y *bucket) bool, error) {
 			}
 			return vx > vy
 		}
-		return x.key < y.key
+		return keyLess(x.value, y.value)
 	}, nil
+}
+
+// keyLess orders two bucket keys as Elasticsearch breaks ties: strings by
+// their bytes, numbers (and dates and booleans, held as numbers) by value.
+func keyLess(x, y any) bool {
+	if xs, ok := x.(string); ok {
+		return xs < y.(string)
+	}
+	fx, _ := numeric(json.Number(fmt.Sprint(x)))
+	fy, _ := numeric(json.Number(fmt.Sprint(y)))
+	return fx < fy
 }

@@ -100,7 +100,7 @@ func TestSearchTakesIndexExpressions(t *testing.T) {
 // URL parameter, an index expression on another API, a query.
 func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 	_, url := serve(t, t.TempDir())
-	call(t, http.MethodPut, url+"/v", `{"mappings":{"properties":{"n":{"type":"long"}}}}`)
+	call(t, http.MethodPut, url+"/v", `{"mappings":{"properties":{"n":{"type":"long"},"at":{"type":"date"}}}}`)
 	for _, c := range []struct{ method, path, body string }{
 		{http.MethodPut, "/a", `{"mappings":{"properties":{"ip":{"type":"ip"}}}}`},
 		{http.MethodPut, "/b", `{"mappings":{"properties":{"n":{"type":"nested"}}}}`},
@@ -119,6 +119,9 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodPut, "/v/_doc/1?version=1&version_type=external&wait_for_active_shards=all", `{"n":1}`},
 		{http.MethodGet, "/_cat/indices", ""},
 		{http.MethodGet, "/_cat/indices?v", ""},
+		{http.MethodPut, "/v/_doc/2", `{"n":[1,2]}`},
+		{http.MethodPut, "/g/_doc/1", `{"o":{"a":1}}`},
+		{http.MethodPost, "/v/_search", `{"size":0,"query":{"term":{"at":"2026-11-28"}}}`},
 	} {
 		status, body := call(t, c.method, url+c.path, c.body)
 		if _, reason := errType(body); status != 400 || !strings.Contains(reason, "not implemented by the "+Honesty) {

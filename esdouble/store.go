@@ -170,7 +170,7 @@ func (s *store) load(name string) (*index, error) {
 		var d doc
 		// A torn last line is a write that crashed before its fsync, so it
 		// was never acknowledged: skipping it loses nothing promised.
-		if json.Unmarshal(sc.Bytes(), &d) != nil {
+		if decodeNumbers(sc.Bytes(), &d) != nil {
 			continue
 		}
 		idx.add(d)

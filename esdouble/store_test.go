@@ -1,9 +1,11 @@
 package esdouble
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +22,11 @@ func TestUpdateConflictsAreRetriedThenRefused(t *testing.T) {
 	}
 	defer s.close()
 	inc := func(src map[string]any) (map[string]any, error) {
-		src["n"] = src["n"].(float64) + 1
+		n, _ := src["n"].(json.Number).Int64()
+		src["n"] = json.Number(strconv.FormatInt(n+1, 10))
 		return src, nil
 	}
-	if _, err := s.update("i", "1", map[string]any{"n": 1.0}, inc, 0); err != nil {
+	if _, err := s.update("i", "1", map[string]any{"n": json.Number("1")}, inc, 0); err != nil {
 		t.Fatal(err)
 	}
 	interfering := func(times int) func(map[string]any) (map[string]any, error) {
@@ -46,7 +49,7 @@ func TestUpdateConflictsAreRetriedThenRefused(t *testing.T) {
 	}
 	// 1 (upsert) + 1 (interfering, first call) + 1 (interfering, second
 	// call) + 1 (the retried update): the conflicting attempt counted nothing.
-	if n := u.source["n"].(float64); n != 4 {
+	if n := u.source["n"]; n != json.Number("4") {
 		t.Fatalf("counter %v, want 4", n)
 	}
 }
@@ -59,7 +62,7 @@ func TestMappingGrownByAnUpdateSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.update("stats", "1", map[string]any{"counter": 3.0}, nil, 0); err != nil {
+	if _, err := s.update("stats", "1", map[string]any{"counter": json.Number("3")}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	s.close()
@@ -107,11 +110,11 @@ func TestTheLogIsCompactedAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for v := 1; v <= 3000; v++ {
-		if _, _, err := s.writeDoc("v", "p1", map[string]any{"n": float64(v)}, v, false); err != nil {
+		if _, _, err := s.writeDoc("v", "p1", map[string]any{"n": json.Number(strconv.Itoa(v))}, v, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.writeDoc("v", "p2", map[string]any{"n": 1.0}, 0, false)
+	s.writeDoc("v", "p2", map[string]any{"n": json.Number("1")}, 0, false)
 	s.close()
 	s, err = openStore(dir, nil)
 	if err != nil {
@@ -125,13 +128,13 @@ func TestTheLogIsCompactedAtStart(t *testing.T) {
 	if lines := strings.Count(string(data), "\n"); lines != 2 {
 		t.Fatalf("the log holds %d lines after the restart, want 2 (one per document)", lines)
 	}
-	if _, _, err := s.writeDoc("v", "p1", map[string]any{"n": 0.0}, 3000, false); !errors.Is(err, errConflict) {
+	if _, _, err := s.writeDoc("v", "p1", map[string]any{"n": json.Number("0")}, 3000, false); !errors.Is(err, errConflict) {
 		t.Fatalf("version 3000 again after the compaction: %v, want a conflict (the version was kept)", err)
 	}
 	s.refreshNow("v")
 	_ = s.searchable("v", time.Now(), func(docs []doc, _ mappings, _ int) error {
 		for _, d := range docs {
-			if d.ID == "p1" && d.Source["n"] != 3000.0 {
+			if d.ID == "p1" && d.Source["n"] != json.Number("3000") {
 				t.Errorf("p1 after the compaction: %v, want n 3000", d.Source)
 			}
 		}

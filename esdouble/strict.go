@@ -264,14 +264,22 @@ func boolean(where, field string, raw json.RawMessage) (bool, error) {
 	return false, badRequest("x_content_parse_exception", "[%s] failed to parse field [%s]: only [true] or [false] are allowed, found [%s]", where, field, bytes.TrimSpace(raw))
 }
 
-// object decodes a JSON object value as a map.
+// object decodes a JSON object value as a map, its numbers as written
+// (json.Number): Elasticsearch tells 1.0 from 1.
 func object(where, field string, raw json.RawMessage) (map[string]any, error) {
 	if token(raw) != "START_OBJECT" {
 		return nil, badRequest("x_content_parse_exception", "[%s] %s doesn't support values of type: %s", where, field, token(raw))
 	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := decodeNumbers(raw, &m); err != nil {
 		return nil, badRequest("x_content_parse_exception", "[%s] failed to parse field [%s]: %v", where, field, err)
 	}
 	return m, nil
+}
+
+// decodeNumbers decodes JSON into v, keeping numbers as written.
+func decodeNumbers(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
 }

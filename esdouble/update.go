@@ -44,12 +44,16 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	apply := func(src map[string]any) (map[string]any, error) {
-		cur, ok := src[field].(float64)
-		if !ok {
-			return nil, &scriptError{fmt.Sprintf("cannot add to ctx._source.%s: it is %v, not a number", field, src[field])}
+		cur, isNumber := src[field].(json.Number)
+		_, isString := src[field].(string)
+		switch n, err := cur.Int64(); {
+		case isNumber && err == nil:
+			src[field] = json.Number(strconv.FormatInt(n+amount, 10))
+			return src, nil
+		case isNumber || isString: // painless adds to a float, and appends to a string
+			return nil, unsupported(fmt.Sprintf("the script on ctx._source.%s = %v (only a whole number is added to)", field, src[field]))
 		}
-		src[field] = cur + amount
-		return src, nil
+		return nil, &scriptError{fmt.Sprintf("cannot add to ctx._source.%s: it is %v, not a number", field, src[field])}
 	}
 	u, err := s.store.update(name, id, upsert, apply, retries)
 	var se *scriptError
@@ -83,7 +87,7 @@ func (e *scriptError) Error() string { return e.reason }
 
 // parseUpdate reads an update body, strictly: a script (only FIELD +=
 // params.NAME, where params.NAME is a number) and an optional upsert.
-func parseUpdate(raw json.RawMessage) (field string, amount float64, upsert map[string]any, err error) {
+func parseUpdate(raw json.RawMessage) (field string, amount int64, upsert map[string]any, err error) {
 	m, err := (fields{where: "UpdateRequest", known: []string{"script", "upsert"},
 		others: []string{"doc", "doc_as_upsert", "scripted_upsert", "detect_noop", "_source"}}).read(raw)
 	if err != nil {
@@ -128,11 +132,15 @@ func parseUpdate(raw json.RawMessage) (field string, amount float64, upsert map[
 	if parts == nil {
 		return "", 0, nil, unsupported(fmt.Sprintf("the script [%s] (only ctx._source.FIELD += params.NAME is)", source))
 	}
-	n, ok := params[parts[2]].(float64)
+	p, ok := params[parts[2]].(json.Number)
 	if !ok {
 		return "", 0, nil, badRequestWith("illegal_argument_exception",
 			map[string]any{"caused_by": map[string]any{"type": "script_exception", "reason": "params." + parts[2] + " is missing or not a number"}},
 			"failed to execute script")
+	}
+	n, err := p.Int64()
+	if err != nil {
+		return "", 0, nil, unsupported("the script's params." + parts[2] + " = " + string(p) + " (only a whole number is added)")
 	}
 	return parts[1], n, upsert, nil
 }

@@ -407,6 +407,48 @@ func TestSumAndTermsAggregations(t *testing.T) {
 	})
 }
 
+// Numbers are indexed as their field's type holds them
+// (NumberFieldMapper, DynamicFieldsBuilder): a long drops a fraction
+// (coerced, the default), a new field first written 1.0 is a float (the
+// JSON token decides, not the value), and a float keeps a float32, so its
+// sum is not the decimal one. Terms with equal counts are ordered by
+// numeric key, 9 before 10.
+func TestNumbersAreIndexedAsTheirFieldTypeHoldsThem(t *testing.T) {
+	each(t, func(t *testing.T, base, index string) {
+		call(t, http.MethodPut, base+"/"+index, `{"mappings":{"properties":{"n":{"type":"long"}}}}`)
+		for i, d := range []string{`{"n":1.5,"r":1.0}`, `{"n":9,"r":0.1}`, `{"n":10}`} {
+			if r := call(t, http.MethodPut, fmt.Sprintf("%s/%s/_doc/%d", base, index, i), d); r.status != 201 {
+				t.Fatalf("write %s: %d %v", d, r.status, r.body)
+			}
+		}
+		refresh(t, base, index)
+		r := call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"n":{"sum":{"field":"n"}},"r":{"sum":{"field":"r"}},
+		  "rs":{"terms":{"field":"r"}},"ns":{"terms":{"field":"n"}}}}`)
+		if r.status != 200 {
+			t.Fatalf("search: %d %v", r.status, r.body)
+		}
+		if v := path(r.body, "aggregations", "n", "value"); v != 20.0 {
+			t.Errorf("sum of the long n (1.5, 9, 10) = %v, want 20 (1.5 held as 1)", v)
+		}
+		if v, want := path(r.body, "aggregations", "r", "value"), float64(float32(1.0))+float64(float32(0.1)); v != want {
+			t.Errorf("sum of r (1.0, 0.1) = %v, want %v: a dynamic float, held as a float32", v, want)
+		}
+		keys := func(agg string) (out []any) {
+			buckets, _ := path(r.body, "aggregations", agg, "buckets").([]any)
+			for _, b := range buckets {
+				out = append(out, path(b, "key"))
+			}
+			return out
+		}
+		if got, want := fmt.Sprint(keys("rs")), fmt.Sprint([]any{float64(float32(0.1)), 1.0}); got != want {
+			t.Errorf("terms of r: keys %s, want %s", got, want)
+		}
+		if got := fmt.Sprint(keys("ns")); got != "[1 9 10]" {
+			t.Errorf("terms of n: keys %s, want [1 9 10] (equal counts, by numeric key)", got)
+		}
+	})
+}
+
 func TestSumOfEmptyIndexIsZero(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
 		call(t, http.MethodPut, base+"/"+index, mapping)
