@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // mappings is an index's mapping: its fields and what happens to new ones.
@@ -192,20 +193,27 @@ func parseDate(s string) (time.Time, bool) {
 }
 
 // resolve finds a field by its path in the mapping (host, or the
-// multi-field host.keyword) and returns its type and the _source key that
-// holds its value; ok is false for an unmapped field.
-func (m mappings) resolve(path string) (typ, key string, ok bool) {
+// multi-field host.keyword) and returns it and the _source key that holds
+// its value; ok is false for an unmapped field.
+func (m mappings) resolve(path string) (f field, key string, ok bool) {
 	if f, found := m.Properties[path]; found {
-		return f.Type, path, true
+		return f, path, true
 	}
 	if parent, sub, cut := strings.Cut(path, "."); cut {
 		if f, found := m.Properties[parent]; found {
 			if mf, found := f.Fields[sub]; found {
-				return mf.Type, parent, true
+				return mf, parent, true
 			}
 		}
 	}
-	return "", "", false
+	return field{}, "", false
+}
+
+// ignores says whether a keyword field leaves a value out of its index:
+// a string longer than ignore_above (in UTF-16 units, as Java counts).
+func (f field) ignores(v any) bool {
+	s, ok := v.(string)
+	return ok && f.IgnoreAbove > 0 && len(utf16.Encode([]rune(s))) > f.IgnoreAbove
 }
 
 // The field types the double maps, each with the mapping parameters it

@@ -320,19 +320,16 @@ func (q *queryDef) match(docs []doc, m mappings) ([]doc, error) {
 		}
 		return kept, nil
 	}
-	typ, key, ok := m.resolve(q.field)
+	f, key, ok := m.resolve(q.field)
 	if !ok {
 		return []doc{}, nil
 	}
-	if typ == "text" {
-		return nil, unsupported("a term query on the text field [" + q.field + "]")
-	}
-	if typ == "date" {
-		return nil, unsupported("a term query on the date field [" + q.field + "]")
+	if f.Type == "text" || f.Type == "date" {
+		return nil, unsupported("a term query on the " + f.Type + " field [" + q.field + "]")
 	}
 	var kept []doc
 	for _, d := range docs {
-		if termMatches(typ, d.Source[key], q.value) {
+		if v := d.Source[key]; !f.ignores(v) && termMatches(f.Type, v, q.value) {
 			kept = append(kept, d)
 		}
 	}
@@ -396,10 +393,11 @@ func aggregate(aggs []aggDef, docs []doc, m mappings) (map[string]any, error) {
 // sum adds a numeric field; an unmapped field sums to 0, a field of
 // another type is refused, as in Elasticsearch.
 func sum(docs []doc, path string, m mappings) (float64, error) {
-	typ, key, ok := m.resolve(path)
+	f, key, ok := m.resolve(path)
 	if !ok {
 		return 0, nil
 	}
+	typ := f.Type
 	if !numericTypes[typ] {
 		return 0, shardFailure("illegal_argument_exception", "Field [%s] of type [%s] is not supported for aggregation [sum]", path, typ)
 	}
@@ -450,7 +448,8 @@ func bucketKey(typ string, v any) (value any, asString string, ok bool) {
 }
 
 func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
-	typ, key, mapped := m.resolve(a.field)
+	f, key, mapped := m.resolve(a.field)
+	typ := f.Type
 	if typ == "text" {
 		return nil, shardFailure("illegal_argument_exception",
 			"Fielddata is disabled on [%s] in [index]. Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead.", a.field)
@@ -459,7 +458,7 @@ func terms(a aggDef, docs []doc, m mappings) (map[string]any, error) {
 	var buckets []*bucket
 	for _, d := range docs {
 		v, ok := d.Source[key]
-		if !mapped || !ok || v == nil {
+		if !mapped || !ok || v == nil || f.ignores(v) {
 			continue
 		}
 		value, asString, ok := bucketKey(typ, v)

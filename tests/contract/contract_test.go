@@ -633,9 +633,17 @@ func TestWriteCreatesAMissingIndexWithDynamicMapping(t *testing.T) {
 		if r.status != 400 || path(r.body, "error") == nil {
 			t.Fatalf("terms on a text field: %d %v; want 400", r.status, r.body)
 		}
-		r = call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"h":{"terms":{"field":"host.keyword"}}}}`)
+		// The keyword multi-field leaves out a string over 256 characters
+		// (ignore_above): in no bucket, matched by no term.
+		long := strings.Repeat("b", 257)
+		call(t, http.MethodPut, base+"/"+index+"/_create/d2?refresh=true", `{"host":"`+long+`","n":1,"at":"2026-11-28T10:00:00Z"}`)
+		r = call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0,"aggs":{"h":{"terms":{"field":"host.keyword"}},
+		  "long":{"filter":{"term":{"host.keyword":"`+long+`"}}}}}`)
 		if b, _ := path(r.body, "aggregations", "h", "buckets").([]any); r.status != 200 || len(b) != 1 || path(b[0], "key") != "a" {
-			t.Fatalf("terms on host.keyword: %d %v", r.status, r.body)
+			t.Fatalf("terms on host.keyword: %d %v; want the one bucket a", r.status, r.body)
+		}
+		if n := path(r.body, "aggregations", "long", "doc_count"); n != 0.0 {
+			t.Errorf("a term of 257 characters on host.keyword matched %v documents, want 0 (ignore_above 256)", n)
 		}
 	})
 }
