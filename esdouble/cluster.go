@@ -233,20 +233,19 @@ func (s *store) health() (map[string]any, string) {
 	defer s.mu.Unlock()
 	var primaries, active, unassigned, unassignedPrimaries int
 	status := "green"
-	for _, idx := range s.indices {
-		shards, replicas := idx.shards(), idx.Replicas
-		unassigned += shards * replicas
-		if replicas > 0 && status == "green" {
+	for _, idx := range s.indices { // one shard each
+		unassigned += idx.Replicas
+		if idx.Replicas > 0 && status == "green" {
 			status = "yellow"
 		}
 		if idx.Unassigned {
-			unassigned += shards
-			unassignedPrimaries += shards
+			unassigned++
+			unassignedPrimaries++
 			status = "red"
 			continue
 		}
-		primaries += shards
-		active += shards
+		primaries++
+		active++
 	}
 	percent := 100.0
 	if total := active + unassigned; total > 0 {

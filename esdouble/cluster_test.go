@@ -112,10 +112,10 @@ func TestTheDiskMonitorSetsAndLiftsTheFloodStageBlock(t *testing.T) {
 // One node allocates no replica: an index with replicas is yellow.
 func TestReplicasMakeASingleNodeYellow(t *testing.T) {
 	url := serveWith(t, nil, nil)
-	call(t, http.MethodPut, url+"/v", `{"settings":{"number_of_shards":2,"number_of_replicas":1}}`)
+	call(t, http.MethodPut, url+"/v", `{"settings":{"number_of_shards":1,"number_of_replicas":2}}`)
 	status, body := call(t, http.MethodGet, url+"/_cluster/health", "")
-	if status != 200 || body["status"] != "yellow" || body["active_primary_shards"] != 2.0 || body["unassigned_shards"] != 2.0 {
-		t.Fatalf("health: %d %v, want yellow, 2 active primaries, 2 unassigned", status, body)
+	if status != 200 || body["status"] != "yellow" || body["active_primary_shards"] != 1.0 || body["unassigned_shards"] != 2.0 {
+		t.Fatalf("health: %d %v, want yellow, 1 active primary, 2 unassigned", status, body)
 	}
 }
 

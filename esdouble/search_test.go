@@ -105,6 +105,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodPut, "/a", `{"mappings":{"properties":{"ip":{"type":"ip"}}}}`},
 		{http.MethodPut, "/b", `{"mappings":{"properties":{"n":{"type":"nested"}}}}`},
 		{http.MethodPut, "/c", `{"settings":{"number_of_routing_shards":4}}`},
+		{http.MethodPut, "/c", `{"settings":{"number_of_shards":2}}`},
 		{http.MethodPut, "/d", `{"settings":{"index.mapping.nested_objects.limit":100}}`},
 		{http.MethodPost, "/v/_search?terminate_after=1", `{"size":0}`},
 		{http.MethodGet, "/_cluster/health?level=indices", ""},

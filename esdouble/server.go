@@ -483,15 +483,15 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 	return acknowledge(w, name, err)
 }
 
-// refresh answers POST /{index}/_refresh: every copy of every shard is
-// counted, and only the primaries are there (replicas never are, on one node).
+// refresh answers POST /{index}/_refresh: every copy of its shard is
+// counted, and only the primary is there (replicas never are, on one node).
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("index")
 	idx := s.store.refreshNow(name)
 	if idx == nil {
 		return indexNotFound(name)
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": idx.shards() * (1 + idx.Replicas), "successful": idx.shards(), "failed": 0}})
+	return writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]int{"total": 1 + idx.Replicas, "successful": 1, "failed": 0}})
 }
 
 // writeRequest reads what every document write takes: ?refresh and the

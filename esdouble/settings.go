@@ -2,6 +2,7 @@ package esdouble
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -27,8 +28,17 @@ type setting struct {
 
 // settingsKnown are the index settings the double implements.
 var settingsKnown = map[string]setting{
-	"index.number_of_shards": {check: positiveInt(1),
-		apply: func(idx *index, v any) { idx.Shards, _ = strconv.Atoi(settingString(v)) }},
+	// One shard only: the double keeps one sequence of numbers per index
+	// and routes nothing, so more shards are refused in its own words.
+	"index.number_of_shards": {check: func(v any) error {
+		if err := positiveInt(1)(v); err != nil {
+			return err
+		}
+		if settingString(v) != "1" {
+			return unsupported("number_of_shards [" + settingString(v) + "] (only 1 is)")
+		}
+		return nil
+	}},
 	// One node: replicas are never allocated, and the index is yellow.
 	"index.number_of_replicas": {dynamic: true, check: positiveInt(0),
 		apply: func(idx *index, v any) { idx.Replicas, _ = strconv.Atoi(settingString(v)) }},
@@ -93,7 +103,10 @@ func checkSettings(flat map[string]any, update bool, name string) error {
 			return badRequest("illegal_argument_exception", "Can't update non dynamic settings [[%s]] for open indices [[%s]]", k, name)
 		}
 		if v := flat[k]; v != nil && s.check != nil {
-			if err := s.check(v); err != nil {
+			var own *esError
+			if err := s.check(v); errors.As(err, &own) {
+				return err
+			} else if err != nil {
 				return badRequest("illegal_argument_exception", "failed to parse setting [%s] with value [%v]: %v", k, v, err)
 			}
 		}

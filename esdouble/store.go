@@ -46,7 +46,6 @@ type index struct {
 	RefreshInterval     string `json:"refresh_interval,omitempty"`
 	SearchIdleAfter     string `json:"search_idle_after,omitempty"`
 	ReadOnlyAllowDelete bool   `json:"read_only_allow_delete,omitempty"`
-	Shards              int    `json:"number_of_shards,omitempty"` // 0: 1
 	Replicas            int    `json:"number_of_replicas,omitempty"`
 	// Unassigned: the disk did not allow its primary when it was created
 	// (cluster.go); it is allocated at a later check that does.
@@ -219,8 +218,6 @@ func (idx *index) init() error {
 	}
 	return idx.applyTimes()
 }
-
-func (idx *index) shards() int { return max(idx.Shards, 1) }
 
 // applyTimes reads the index's refresh interval and search idle time.
 func (idx *index) applyTimes() error {
@@ -727,7 +724,7 @@ func (s *store) refreshDue(now time.Time) {
 // so it sees them; one on an index whose primary is not allocated fails.
 // f runs under the store's lock: a refresh changes what search sees in
 // place, doing work in proportion to what changed, not to what is held.
-// shards is how many shards the search reads, one copy of each.
+// shards is how many shards the search reads: one an index.
 func (s *store) searchable(expr string, now time.Time, f func(docs []doc, m mappings, shards int) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -762,7 +759,7 @@ func (s *store) searchable(expr string, now time.Time, f func(docs []doc, m mapp
 			idx.refresh(now)
 		}
 		idx.lastSearch = now
-		shards += idx.shards()
+		shards++
 		if len(picked) == 1 {
 			return f(idx.visible, idx.Mappings, shards)
 		}

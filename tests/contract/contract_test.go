@@ -223,10 +223,10 @@ func TestClusterHealthHasElasticsearchsFields(t *testing.T) {
 // waiting for green answers 408 with the status, timed out. A write and a
 // refresh count the missing copy in their _shards' total, not in
 // successful (ReplicationOperation counts skipped copies); a search reads
-// one copy of each shard. Without replicas it is green again.
+// one copy of the shard. Without replicas it is green again.
 func TestReplicasOnOneNodeAreYellow(t *testing.T) {
 	each(t, func(t *testing.T, base, index string) {
-		call(t, http.MethodPut, base+"/"+index, `{"settings":{"number_of_shards":2,"number_of_replicas":1}}`)
+		call(t, http.MethodPut, base+"/"+index, `{"settings":{"number_of_shards":1,"number_of_replicas":1}}`)
 		r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=1s", "")
 		if r.status != 408 || path(r.body, "status") != "yellow" || path(r.body, "timed_out") != true {
 			t.Fatalf("health with a replica: %d %v, want 408, yellow, timed out", r.status, r.body)
@@ -238,8 +238,8 @@ func TestReplicasOnOneNodeAreYellow(t *testing.T) {
 			}
 		}
 		shards("write", call(t, http.MethodPut, base+"/"+index+"/_doc/d1", `{"n":1}`), 2, 1)
-		shards("refresh", call(t, http.MethodPost, base+"/"+index+"/_refresh", ""), 4, 2)
-		shards("search", call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0}`), 2, 2)
+		shards("refresh", call(t, http.MethodPost, base+"/"+index+"/_refresh", ""), 2, 1)
+		shards("search", call(t, http.MethodPost, base+"/"+index+"/_search", `{"size":0}`), 1, 1)
 		call(t, http.MethodPut, base+"/"+index+"/_settings", `{"index":{"number_of_replicas":0}}`)
 		if r := call(t, http.MethodGet, base+"/_cluster/health?wait_for_status=green&timeout=10s", ""); r.status != 200 {
 			t.Fatalf("health without replicas: %d %v", r.status, r.body)
