@@ -25,6 +25,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -591,25 +592,26 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, version int, c
 	if !s.afterWrite(r, name, c.index, c.seq, refresh) {
 		return nil // the client went away
 	}
-	w.Header().Set("Location", "/"+name+"/_doc/"+id)
-	res, status := writeAnswer(name, id, c)
+	res, status := writeAnswer(w, name, id, c)
 	if refresh == "true" {
 		res["forced_refresh"] = true
 	}
 	return writeJSON(w, status, res)
 }
 
-// writeAnswer is the body and status of a document write: 201 created, or
-// 200 updated when a document was there. Its _shards count the primary and
+// writeAnswer is the body and status of a document write: 201 created
+// (with its Location, as RestStatusToXContentListener gives it), or 200
+// updated when a document was there. Its _shards count the primary and
 // the replicas, which are never there on one node (ReplicationOperation
 // counts the skipped copies in the total).
-func writeAnswer(name, id string, wr written) (map[string]any, int) {
+func writeAnswer(w http.ResponseWriter, name, id string, wr written) (map[string]any, int) {
 	res := map[string]any{"_index": name, "_id": id, "_version": wr.version, "result": "created",
 		"_shards": map[string]int{"total": 1 + wr.index.Replicas, "successful": 1, "failed": 0}, "_seq_no": wr.seq, "_primary_term": 1}
 	if wr.existed {
 		res["result"] = "updated"
 		return res, http.StatusOK
 	}
+	w.Header().Set("Location", "/"+name+"/_doc/"+url.QueryEscape(id))
 	return res, http.StatusCreated
 }
 

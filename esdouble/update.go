@@ -74,7 +74,7 @@ func (s *Server) updateDoc(w http.ResponseWriter, r *http.Request) error {
 	if !s.afterWrite(r, name, u.index, u.seq, refresh) {
 		return nil // the client went away
 	}
-	res, status := writeAnswer(name, id, u)
+	res, status := writeAnswer(w, name, id, u)
 	if fields := q.Get("_source"); fields != "" && fields != "false" {
 		res["get"] = map[string]any{"_seq_no": u.seq, "_primary_term": 1, "found": true, "_source": filterSource(u.source, fields)}
 	}

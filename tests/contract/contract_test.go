@@ -346,8 +346,14 @@ func TestCreateDocumentIsOnce(t *testing.T) {
 		}
 		// The conflict names the version there: a document written twice
 		// by the index API is at version 2.
-		call(t, http.MethodPut, base+"/"+index+"/_doc/batch-2", doc)
-		call(t, http.MethodPut, base+"/"+index+"/_doc/batch-2", doc)
+		// A document created is answered with its Location; one rewritten
+		// (200) with none.
+		if r := call(t, http.MethodPut, base+"/"+index+"/_doc/batch-2", doc); r.status != 201 || r.header.Get("Location") != "/"+index+"/_doc/batch-2" {
+			t.Errorf("index a new document: %d, Location %q; want 201, /%s/_doc/batch-2", r.status, r.header.Get("Location"), index)
+		}
+		if r := call(t, http.MethodPut, base+"/"+index+"/_doc/batch-2", doc); r.status != 200 || r.header.Get("Location") != "" {
+			t.Errorf("index it again: %d, Location %q; want 200 and none", r.status, r.header.Get("Location"))
+		}
 		r = call(t, http.MethodPut, base+"/"+index+"/_create/batch-2", doc)
 		wantError(t, r, 409, []string{"version_conflict_engine_exception"}, "[batch-2]: version conflict, document already exists (current version [2])")
 	})
