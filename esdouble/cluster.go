@@ -366,16 +366,33 @@ func (s *Server) putClusterSettings(w http.ResponseWriter, r *http.Request) erro
 		}
 		changes[scope] = flat
 	}
+	flatAnswer, err := boolParam(r, "flat_settings")
+	if err != nil {
+		return err
+	}
 	if err := s.store.putClusterSettings(changes, s.fault.disk()); err != nil {
 		return err
 	}
+	// The answer names the settings set, nested ({"cluster": {"routing":
+	// ...}}) unless flat_settings asks for full keys.
 	out := map[string]any{"acknowledged": true}
 	for scope, flat := range changes {
 		set := map[string]any{}
 		for k, v := range flat {
-			if v != nil {
-				set[k] = settingString(v)
+			if v == nil {
+				continue
 			}
+			m, parts := set, strings.Split(k, ".")
+			if flatAnswer {
+				parts = []string{k}
+			}
+			for _, p := range parts[:len(parts)-1] {
+				if _, ok := m[p].(map[string]any); !ok {
+					m[p] = map[string]any{}
+				}
+				m = m[p].(map[string]any)
+			}
+			m[parts[len(parts)-1]] = settingString(v)
 		}
 		out[scope] = set
 	}

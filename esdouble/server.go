@@ -130,7 +130,7 @@ func (s *Server) routes() {
 	route(s.mux, "GET /{$}", nil, s.info)
 	route(s.mux, "HEAD /{$}", nil, s.info)
 	route(s.mux, "GET /_cluster/health", []string{"wait_for_status", "timeout"}, s.health)
-	route(s.mux, "PUT /_cluster/settings", nil, s.putClusterSettings)
+	route(s.mux, "PUT /_cluster/settings", []string{"flat_settings"}, s.putClusterSettings)
 	route(s.tpl, "PUT /_index_template/{name}", []string{"create", "cause", "master_timeout"}, s.putTemplate)
 	route(s.tpl, "POST /_index_template/{name}", []string{"create", "cause", "master_timeout"}, s.putTemplate)
 	route(s.tpl, "DELETE /_index_template/{name}", master, s.deleteTemplate)

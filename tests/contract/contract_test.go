@@ -263,11 +263,24 @@ func TestAPrimaryTheDiskRefusesIsRed(t *testing.T) {
 		if free == "" {
 			on, low, flood = "null", "null", "null"
 		}
-		r := call(t, http.MethodPut, base+"/_cluster/settings", `{"transient":{"cluster.routing.allocation.disk.threshold_enabled":`+on+
-			`,"cluster.routing.allocation.disk.watermark.low":`+low+`,"cluster.routing.allocation.disk.watermark.high":`+low+
-			`,"cluster.routing.allocation.disk.watermark.flood_stage":`+flood+`}}`)
+		body := `{"transient":{"cluster.routing.allocation.disk.threshold_enabled":` + on +
+			`,"cluster.routing.allocation.disk.watermark.low":` + low + `,"cluster.routing.allocation.disk.watermark.high":` + low +
+			`,"cluster.routing.allocation.disk.watermark.flood_stage":` + flood + `}}`
+		r := call(t, http.MethodPut, base+"/_cluster/settings", body)
 		if r.status != 200 {
 			t.Fatalf("cluster settings: %d %v", r.status, r.body)
+		}
+		if free == "" {
+			return
+		}
+		// The answer names what was set, nested, or with flat_settings
+		// by full key (cluster.put_settings/10_basic.yml).
+		if v := path(r.body, "transient", "cluster", "routing", "allocation", "disk", "watermark", "high"); v != free {
+			t.Errorf("cluster settings answer: %v, want the high watermark %s, nested", r.body, free)
+		}
+		r = call(t, http.MethodPut, base+"/_cluster/settings?flat_settings=true", body)
+		if v := path(r.body, "transient", "cluster.routing.allocation.disk.watermark.high"); r.status != 200 || v != free {
+			t.Errorf("cluster settings answer with flat_settings: %d %v, want the high watermark %s by its full key", r.status, r.body, free)
 		}
 	}
 	each(t, func(t *testing.T, base, index string) {
