@@ -121,6 +121,7 @@ func TestWhatTheDoubleLacksIsRefusedInItsOwnWords(t *testing.T) {
 		{http.MethodGet, "/_cat/indices", ""},
 		{http.MethodGet, "/_cat/indices?v", ""},
 		{http.MethodPut, "/v/_doc/2", `{"n":[1,2]}`},
+		{http.MethodPut, "/v/_doc/3", `{"at":"2026-11"}`},
 		{http.MethodPut, "/g/_doc/1", `{"o":{"a":1}}`},
 		{http.MethodPost, "/v/_search", `{"size":0,"query":{"term":{"at":"2026-11-28"}}}`},
 	} {
